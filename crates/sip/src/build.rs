@@ -1,0 +1,630 @@
+//! The serializer: builds requests and responses, and re-emits a received
+//! message with edits. Fields that are not touched are copied byte for byte
+//! (folds and compact names included); a message with no edit at all is
+//! returned as the very bytes it was parsed from.
+//!
+//! The result is a [`Message`] indexed while it is written, so nothing is
+//! parsed twice.
+
+use bytes::Bytes;
+
+use crate::header::HeaderName;
+use crate::message::{Field, Message, Method, Span, StartLine};
+
+/// One header line to be written: its full text and where the value starts.
+#[derive(Debug, Clone)]
+struct OutField {
+    name: HeaderName,
+    line: String,
+    name_len: usize,
+    value_start: usize,
+}
+
+impl OutField {
+    fn new(name: HeaderName, raw_name: &str, value: &str) -> OutField {
+        let mut line = String::with_capacity(raw_name.len() + 2 + value.len());
+        line.push_str(raw_name);
+        line.push_str(": ");
+        line.push_str(value);
+        OutField {
+            name,
+            line,
+            name_len: raw_name.len(),
+            value_start: raw_name.len() + 2,
+        }
+    }
+
+    fn copy(msg: &Message, f: &Field) -> OutField {
+        OutField {
+            name: f.name,
+            line: msg.raw_slice(f.line).to_owned(),
+            name_len: (f.name_span.end - f.name_span.start) as usize,
+            value_start: (f.value.start - f.line.start) as usize,
+        }
+    }
+
+    fn value(&self) -> &str {
+        &self.line[self.value_start..]
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Start {
+    Request {
+        method: Method,
+        uri: String,
+    },
+    Response {
+        status: u16,
+        reason: String,
+    },
+    /// The original start line, copied.
+    Raw {
+        line: String,
+        parsed: StartLine,
+        offset: u32,
+    },
+}
+
+/// Builds a message field by field.
+#[derive(Debug, Clone)]
+pub struct MessageBuilder {
+    start: Start,
+    fields: Vec<OutField>,
+    body: Bytes,
+    /// The message this builder was made from, while it is unchanged.
+    original: Option<Message>,
+}
+
+impl MessageBuilder {
+    pub fn request(method: Method, uri: &str) -> MessageBuilder {
+        MessageBuilder::with_start(Start::Request {
+            method,
+            uri: uri.to_owned(),
+        })
+    }
+
+    pub fn response(status: u16, reason: &str) -> MessageBuilder {
+        MessageBuilder::with_start(Start::Response {
+            status,
+            reason: reason.to_owned(),
+        })
+    }
+
+    fn with_start(start: Start) -> MessageBuilder {
+        MessageBuilder {
+            start,
+            fields: Vec::with_capacity(12),
+            body: Bytes::new(),
+            original: None,
+        }
+    }
+
+    /// A builder holding every field of `msg` as received, to forward it with
+    /// edits.
+    pub fn edit(msg: &Message) -> MessageBuilder {
+        let span = msg.start_line_span();
+        let line = msg.raw_slice(span).to_owned();
+        let offset = span.start;
+        MessageBuilder {
+            start: Start::Raw {
+                line,
+                parsed: msg.start_line().clone(),
+                offset,
+            },
+            fields: msg
+                .raw_fields()
+                .iter()
+                .map(|f| OutField::copy(msg, f))
+                .collect(),
+            body: Bytes::copy_from_slice(msg.body()),
+            original: Some(msg.clone()),
+        }
+    }
+
+    fn touched(&mut self) -> &mut Self {
+        self.original = None;
+        self
+    }
+
+    /// Appends a field.
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        self.touched();
+        self.fields.push(OutField::new(name, name.as_str(), value));
+        self
+    }
+
+    /// Appends a field with a name Callex does not know (`X-…`).
+    pub fn header_named(mut self, name: &str, value: &str) -> Self {
+        self.touched();
+        let known = HeaderName::from_name(name);
+        self.fields.push(OutField::new(known, name, value));
+        self
+    }
+
+    /// Inserts a field before every other field of the same name (or at
+    /// the top when there is none): how a Via or Record-Route is added.
+    pub fn prepend(mut self, name: HeaderName, value: &str) -> Self {
+        self.touched();
+        let at = self.fields.iter().position(|f| f.name == name).unwrap_or(0);
+        self.fields
+            .insert(at, OutField::new(name, name.as_str(), value));
+        self
+    }
+
+    /// Removes every field called `name`.
+    pub fn remove(mut self, name: HeaderName) -> Self {
+        self.touched();
+        self.fields.retain(|f| f.name != name);
+        self
+    }
+
+    /// Replaces every field called `name` by one field with `value`, at the
+    /// place of the first.
+    pub fn replace(mut self, name: HeaderName, value: &str) -> Self {
+        self.touched();
+        let at = self.fields.iter().position(|f| f.name == name);
+        self.fields.retain(|f| f.name != name);
+        let field = OutField::new(name, name.as_str(), value);
+        match at {
+            Some(at) => self.fields.insert(at.min(self.fields.len()), field),
+            None => self.fields.push(field),
+        }
+        self
+    }
+
+    /// Removes the first value of the first field called `name`: the top Via
+    /// of a response being forwarded, the top Route being consumed.
+    pub fn remove_first_value(mut self, name: HeaderName) -> Self {
+        self.touched();
+        if let Some(at) = self.fields.iter().position(|f| f.name == name) {
+            let value = self.fields[at].value().to_owned();
+            match crate::text::find_unquoted(&value, b',') {
+                Ok(Some(comma)) => {
+                    let rest = crate::text::trim_lws(&value[comma + 1..]);
+                    let raw_name = self.fields[at].line[..self.fields[at].name_len].to_owned();
+                    self.fields[at] = OutField::new(name, &raw_name, rest);
+                }
+                _ => {
+                    self.fields.remove(at);
+                }
+            }
+        }
+        self
+    }
+
+    /// Sets the Request-URI of a request.
+    pub fn request_uri(mut self, uri: &str) -> Self {
+        self.touched();
+        let method = match &self.start {
+            Start::Request { method, .. } => method.clone(),
+            Start::Raw {
+                parsed: StartLine::Request { method, .. },
+                ..
+            } => method.clone(),
+            _ => return self,
+        };
+        self.start = Start::Request {
+            method,
+            uri: uri.to_owned(),
+        };
+        self
+    }
+
+    /// Adds `;tag=…` to the To field when it has no tag yet (§8.2.6.2).
+    pub fn to_tag(mut self, tag: &str) -> Self {
+        if let Some(f) = self.fields.iter_mut().find(|f| f.name == HeaderName::To) {
+            let has_tag =
+                crate::name_addr::NameAddr::parse(f.value()).is_ok_and(|a| a.tag().is_some());
+            if !has_tag {
+                f.line.push_str(";tag=");
+                f.line.push_str(tag);
+                self.original = None;
+            }
+        }
+        self
+    }
+
+    /// Sets the body and its Content-Type (an empty body removes both).
+    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
+        self.touched();
+        self.body = body.into();
+        self.fields.retain(|f| f.name != HeaderName::ContentType);
+        if !self.body.is_empty() {
+            self.fields.push(OutField::new(
+                HeaderName::ContentType,
+                HeaderName::ContentType.as_str(),
+                content_type,
+            ));
+        }
+        self
+    }
+
+    /// The value of the first field called `name` as it stands in the builder.
+    pub fn get(&self, name: HeaderName) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(OutField::value)
+    }
+
+    /// Writes the message. Content-Length always states the body's length.
+    pub fn build(self) -> Message {
+        if let Some(original) = self.original {
+            return original;
+        }
+        let body_len = self.body.len();
+        let size = 64 + self.fields.iter().map(|f| f.line.len() + 2).sum::<usize>() + body_len;
+        let mut out = Vec::with_capacity(size);
+        let start = match self.start {
+            Start::Request { method, uri } => {
+                out.extend_from_slice(method.as_str().as_bytes());
+                out.push(b' ');
+                let uri_span = push(&mut out, &uri);
+                out.push(b' ');
+                let version = push(&mut out, "SIP/2.0");
+                StartLine::Request {
+                    method,
+                    uri: uri_span,
+                    version,
+                }
+            }
+            Start::Response { status, reason } => {
+                let version = push(&mut out, "SIP/2.0");
+                out.push(b' ');
+                out.extend_from_slice(status.to_string().as_bytes());
+                out.push(b' ');
+                let reason = push(&mut out, &reason);
+                StartLine::Response {
+                    version,
+                    status,
+                    reason,
+                }
+            }
+            Start::Raw {
+                line,
+                parsed,
+                offset,
+            } => {
+                out.extend_from_slice(line.as_bytes());
+                shift_start(parsed, offset)
+            }
+        };
+        out.extend_from_slice(b"\r\n");
+        let mut fields = Vec::with_capacity(self.fields.len() + 1);
+        let mut wrote_length = false;
+        let length_text = body_len.to_string();
+        for f in &self.fields {
+            if f.name == HeaderName::ContentLength {
+                if wrote_length {
+                    continue;
+                }
+                wrote_length = true;
+                if f.value().trim() != length_text {
+                    let field = OutField::new(f.name, &f.line[..f.name_len], &length_text);
+                    fields.push(write_field(&mut out, &field));
+                    continue;
+                }
+            }
+            fields.push(write_field(&mut out, f));
+        }
+        if !wrote_length {
+            let field = OutField::new(
+                HeaderName::ContentLength,
+                HeaderName::ContentLength.as_str(),
+                &length_text,
+            );
+            fields.push(write_field(&mut out, &field));
+        }
+        out.extend_from_slice(b"\r\n");
+        let headers_end = out.len();
+        out.extend_from_slice(&self.body);
+        Message::from_parts(Bytes::from(out), start, fields, headers_end)
+    }
+}
+
+fn push(out: &mut Vec<u8>, s: &str) -> Span {
+    let start = out.len();
+    out.extend_from_slice(s.as_bytes());
+    Span::new(start, out.len())
+}
+
+fn write_field(out: &mut Vec<u8>, f: &OutField) -> Field {
+    let start = out.len();
+    out.extend_from_slice(f.line.as_bytes());
+    let end = out.len();
+    out.extend_from_slice(b"\r\n");
+    Field {
+        name: f.name,
+        name_span: Span::new(start, start + f.name_len),
+        value: Span::new(start + f.value_start.min(f.line.len()), end),
+        line: Span::new(start, end),
+    }
+}
+
+fn shift_start(parsed: StartLine, offset: u32) -> StartLine {
+    let shift = |s: Span| Span {
+        start: s.start - offset,
+        end: s.end - offset,
+    };
+    match parsed {
+        StartLine::Request {
+            method,
+            uri,
+            version,
+        } => StartLine::Request {
+            method,
+            uri: shift(uri),
+            version: shift(version),
+        },
+        StartLine::Response {
+            version,
+            status,
+            reason,
+        } => StartLine::Response {
+            version: shift(version),
+            status,
+            reason: shift(reason),
+        },
+    }
+}
+
+/// The headers every response copies from its request (§8.2.6.2): Via
+/// (all of them, in order), From, To, Call-ID, CSeq.
+const COPIED_TO_RESPONSE: [HeaderName; 5] = [
+    HeaderName::Via,
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+];
+
+/// Starts a response to `req` (RFC 3261 §8.2.6): status line, the Via,
+/// From, To, Call-ID and CSeq fields of the request copied as received (and
+/// Timestamp for 100 Trying, §8.2.6.1). Add a To tag with
+/// [`MessageBuilder::to_tag`] for anything but 100.
+pub fn response(req: &Message, status: u16, reason: &str) -> MessageBuilder {
+    let mut b = MessageBuilder::response(status, reason);
+    for f in req.raw_fields() {
+        if COPIED_TO_RESPONSE.contains(&f.name)
+            || (status == 100 && f.name == HeaderName::Timestamp)
+        {
+            b.fields.push(OutField::copy(req, f));
+        }
+    }
+    b
+}
+
+/// The reason phrase RFC 3261 (and its extensions) gives a status code.
+pub fn default_reason(status: u16) -> &'static str {
+    match status {
+        100 => "Trying",
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        182 => "Queued",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        380 => "Alternative Service",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        410 => "Gone",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        421 => "Extension Required",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        485 => "Ambiguous",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        491 => "Request Pending",
+        493 => "Undecipherable",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        _ => "",
+    }
+}
+
+/// The ACK a client transaction sends for a non-2xx final response to
+/// `invite` (RFC 3261 §17.1.1.3): same Request-URI, Call-ID, From, CSeq
+/// number and top Via as the INVITE, the To of the response, the INVITE's
+/// Route set.
+pub fn ack_for_non_2xx(invite: &Message, response: &Message) -> Message {
+    let uri = invite.request_uri_str().unwrap_or_default();
+    let mut b = MessageBuilder::request(Method::Ack, uri);
+    if let Some(via) = invite.top_via_text() {
+        b.fields.push(OutField::new(HeaderName::Via, "Via", via));
+    }
+    copy_into(&mut b, invite, HeaderName::MaxForwards);
+    copy_into(&mut b, invite, HeaderName::From);
+    copy_into(&mut b, response, HeaderName::To);
+    copy_into(&mut b, invite, HeaderName::CallId);
+    let seq = invite.cseq().map_or(0, |c| c.seq);
+    b.fields.push(OutField::new(
+        HeaderName::CSeq,
+        "CSeq",
+        &format!("{seq} ACK"),
+    ));
+    for f in invite
+        .raw_fields()
+        .iter()
+        .filter(|f| f.name == HeaderName::Route)
+    {
+        b.fields.push(OutField::copy(invite, f));
+    }
+    b.build()
+}
+
+/// The CANCEL for `request` (RFC 3261 §9.1): same Request-URI, Call-ID,
+/// From, To, CSeq number and top Via; Route copied.
+pub fn cancel(request: &Message) -> Message {
+    let uri = request.request_uri_str().unwrap_or_default();
+    let mut b = MessageBuilder::request(Method::Cancel, uri);
+    if let Some(via) = request.top_via_text() {
+        b.fields.push(OutField::new(HeaderName::Via, "Via", via));
+    }
+    copy_into(&mut b, request, HeaderName::MaxForwards);
+    copy_into(&mut b, request, HeaderName::From);
+    copy_into(&mut b, request, HeaderName::To);
+    copy_into(&mut b, request, HeaderName::CallId);
+    let seq = request.cseq().map_or(0, |c| c.seq);
+    b.fields.push(OutField::new(
+        HeaderName::CSeq,
+        "CSeq",
+        &format!("{seq} CANCEL"),
+    ));
+    for f in request
+        .raw_fields()
+        .iter()
+        .filter(|f| f.name == HeaderName::Route)
+    {
+        b.fields.push(OutField::copy(request, f));
+    }
+    b.build()
+}
+
+fn copy_into(b: &mut MessageBuilder, from: &Message, name: HeaderName) {
+    if let Some(f) = from.raw_fields().iter().find(|f| f.name == name) {
+        b.fields.push(OutField::copy(from, f));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQ: &[u8] = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+v: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n\
+Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKpx\r\n\
+Max-Forwards: 70\r\n\
+t: Bob <sip:bob@biloxi.example.com>\r\n\
+From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710\r\n\
+CSeq: 314159 INVITE\r\n\
+Timestamp: 54\r\n\
+Subject: folded\r\n  subject\r\n\
+Content-Length: 0\r\n\r\n";
+
+    fn req() -> Message {
+        Message::parse_datagram(Bytes::from_static(REQ)).unwrap()
+    }
+
+    #[test]
+    fn unchanged_message_is_re_emitted_byte_for_byte() {
+        let m = req();
+        assert_eq!(MessageBuilder::edit(&m).build().as_bytes(), REQ);
+    }
+
+    #[test]
+    fn untouched_fields_keep_their_bytes_when_others_change() {
+        let m = req();
+        let out = MessageBuilder::edit(&m)
+            .prepend(
+                HeaderName::Via,
+                "SIP/2.0/UDP callex.example.net;branch=z9hG4bKnew",
+            )
+            .build();
+        let text = String::from_utf8(out.as_bytes().to_vec()).unwrap();
+        assert!(text.starts_with("INVITE sip:bob@biloxi.example.com SIP/2.0\r\nVia: SIP/2.0/UDP callex.example.net;branch=z9hG4bKnew\r\nv: SIP/2.0/UDP pc33"));
+        assert!(text.contains("Subject: folded\r\n  subject\r\n"));
+        assert_eq!(out.top_via().unwrap().branch(), Some("z9hG4bKnew"));
+        let reparsed = Message::parse_datagram(out.bytes()).unwrap();
+        assert_eq!(reparsed.as_bytes(), out.as_bytes());
+    }
+
+    #[test]
+    fn response_copies_the_rfc_8_2_6_headers_and_adds_a_to_tag() {
+        let m = req();
+        let r = response(&m, 486, "Busy Here").to_tag("abc").build();
+        assert_eq!(r.status(), Some(486));
+        assert_eq!(r.reason(), Some("Busy Here"));
+        assert_eq!(r.count(HeaderName::Via), 2);
+        assert_eq!(r.to_tag(), Some("abc"));
+        assert_eq!(r.from_tag(), Some("1928301774"));
+        assert_eq!(r.call_id(), Some("a84b4c76e66710"));
+        assert_eq!(r.header(HeaderName::CSeq), Some("314159 INVITE"));
+        assert_eq!(r.header(HeaderName::Timestamp), None);
+        assert_eq!(r.header(HeaderName::ContentLength), Some("0"));
+        let again = Message::parse_datagram(r.bytes()).unwrap();
+        assert_eq!(again.to_tag(), Some("abc"));
+    }
+
+    #[test]
+    fn trying_copies_timestamp() {
+        let r = response(&req(), 100, "Trying").build();
+        assert_eq!(r.header(HeaderName::Timestamp), Some("54"));
+        assert_eq!(r.to_tag(), None);
+    }
+
+    #[test]
+    fn body_sets_content_type_and_length() {
+        let r = response(&req(), 200, "OK")
+            .to_tag("x")
+            .body("application/sdp", &b"v=0\r\n"[..])
+            .build();
+        assert_eq!(r.header(HeaderName::ContentLength), Some("5"));
+        assert_eq!(r.header(HeaderName::ContentType), Some("application/sdp"));
+        assert_eq!(r.body(), b"v=0\r\n");
+    }
+
+    #[test]
+    fn remove_first_value_splits_combined_lines() {
+        let m = Message::parse_datagram(Bytes::from_static(
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\nCSeq: 1 BYE\r\n\r\n",
+        ))
+        .unwrap();
+        let out = MessageBuilder::edit(&m)
+            .remove_first_value(HeaderName::Via)
+            .build();
+        assert_eq!(out.top_via().unwrap().host(), "b");
+        let out = MessageBuilder::edit(&out)
+            .remove_first_value(HeaderName::Via)
+            .build();
+        assert_eq!(out.count(HeaderName::Via), 0);
+    }
+
+    #[test]
+    fn ack_and_cancel_follow_the_invite() {
+        let invite = req();
+        let resp = response(&invite, 486, "Busy Here").to_tag("t1").build();
+        let ack = ack_for_non_2xx(&invite, &resp);
+        assert_eq!(ack.method(), Some(&Method::Ack));
+        assert_eq!(ack.request_uri_str(), Some("sip:bob@biloxi.example.com"));
+        assert_eq!(ack.count(HeaderName::Via), 1);
+        assert_eq!(ack.top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
+        assert_eq!(ack.to_tag(), Some("t1"));
+        assert_eq!(ack.cseq().unwrap().seq, 314159);
+        assert_eq!(ack.cseq().unwrap().method, "ACK");
+        let cancel = cancel(&invite);
+        assert_eq!(cancel.cseq().unwrap().method, "CANCEL");
+        assert_eq!(cancel.to_tag(), None);
+        assert_eq!(cancel.top_via().unwrap().branch(), Some("z9hG4bK776asdhds"));
+    }
+}
