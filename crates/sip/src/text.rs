@@ -191,12 +191,12 @@ impl<'a> Param<'a> {
 }
 
 /// Iterates the parameters of `s`, which starts right after the first `;`
-/// (e.g. `branch=z9hG4bK1;rport`). Names are not lower-cased: compare them
-/// with `eq_ignore_ascii_case`.
+/// (e.g. `branch=z9hG4bK1;rport`); an empty `s` has none. Names are not
+/// lower-cased: compare them with `eq_ignore_ascii_case`.
 pub fn params(s: &str) -> ParamIter<'_> {
     ParamIter {
         rest: s,
-        done: false,
+        done: s.is_empty(),
     }
 }
 
@@ -365,6 +365,8 @@ mod tests {
     #[test]
     fn empty_parameters_are_errors() {
         assert_eq!(params(";").check(), Err(TextError::EmptyParameter));
+        assert_eq!(params("a;").check(), Err(TextError::EmptyParameter));
+        assert_eq!(params("").count(), 0);
         assert_eq!(params("a=1;;b").check(), Err(TextError::EmptyParameter));
     }
 
