@@ -42,24 +42,76 @@ macro_rules! header_names {
 
             /// Looks a name up, case-insensitively, long or compact.
             pub fn from_name(name: &str) -> HeaderName {
+                // Most stacks write the canonical spelling: an exact match
+                // (compiled to a length switch and a compare) comes first.
+                match name {
+                    $( $canonical => return HeaderName::$variant, )*
+                    _ => {}
+                }
                 let b = name.as_bytes();
                 if b.len() == 1 {
-                    let c = b[0].to_ascii_lowercase() as char;
-                    $( $( if c == $compact { return HeaderName::$variant; } )? )*
-                    return HeaderName::Other;
+                    return match b[0].to_ascii_lowercase() {
+                        c @ b'a'..=b'z' => COMPACT[(c - b'a') as usize],
+                        _ => HeaderName::Other,
+                    };
                 }
-                let mut buf = [0u8; 32];
-                if b.len() > buf.len() {
-                    return HeaderName::Other;
+                // Open addressing over a table built at compile time: hash
+                // the lower-cased name, probe until an empty slot.
+                let mut slot = hash(b) as usize & (INDEX.len() - 1);
+                loop {
+                    match INDEX[slot] {
+                        0 => return HeaderName::Other,
+                        i => {
+                            let (header, canonical) = ALL[i as usize - 1];
+                            if canonical.len() == b.len() && canonical.as_bytes().eq_ignore_ascii_case(b) {
+                                return header;
+                            }
+                        }
+                    }
+                    slot = (slot + 1) & (INDEX.len() - 1);
                 }
-                for (dst, src) in buf.iter_mut().zip(b) {
-                    *dst = src.to_ascii_lowercase();
-                }
-                lookup_lower(&buf[..b.len()])
             }
         }
+
+        /// Every known header with its canonical spelling.
+        const ALL: &[(HeaderName, &str)] = &[ $( (HeaderName::$variant, $canonical), )* ];
+
+        /// Compact forms by letter.
+        static COMPACT: [HeaderName; 26] = {
+            let mut t = [HeaderName::Other; 26];
+            $( $( t[($compact as u32 - 'a' as u32) as usize] = HeaderName::$variant; )? )*
+            t
+        };
     };
 }
+
+const fn hash(name: &[u8]) -> u32 {
+    let mut h: u32 = 0;
+    let mut i = 0;
+    while i < name.len() {
+        h = h
+            .wrapping_mul(31)
+            .wrapping_add(name[i].to_ascii_lowercase() as u32);
+        i += 1;
+    }
+    h ^ (h >> 7)
+}
+
+/// Slot → index into `ALL` plus one (0: empty). 256 slots for ~70 names
+/// keeps probe chains short.
+static INDEX: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < ALL.len() {
+        let mut slot = hash(ALL[i].1.as_bytes()) as usize & 255;
+        while t[slot] != 0 {
+            slot = (slot + 1) & 255;
+        }
+        t[slot] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
 
 header_names! {
     Accept => "Accept", list true;
@@ -129,80 +181,6 @@ header_names! {
     Via => "Via", compact 'v', list true;
     Warning => "Warning", list true;
     WwwAuthenticate => "WWW-Authenticate";
-}
-
-fn lookup_lower(name: &[u8]) -> HeaderName {
-    use HeaderName::*;
-    match name {
-        b"accept" => Accept,
-        b"accept-contact" => AcceptContact,
-        b"accept-encoding" => AcceptEncoding,
-        b"accept-language" => AcceptLanguage,
-        b"alert-info" => AlertInfo,
-        b"allow" => Allow,
-        b"allow-events" => AllowEvents,
-        b"authentication-info" => AuthenticationInfo,
-        b"authorization" => Authorization,
-        b"call-id" => CallId,
-        b"call-info" => CallInfo,
-        b"contact" => Contact,
-        b"content-disposition" => ContentDisposition,
-        b"content-encoding" => ContentEncoding,
-        b"content-language" => ContentLanguage,
-        b"content-length" => ContentLength,
-        b"content-type" => ContentType,
-        b"cseq" => CSeq,
-        b"date" => Date,
-        b"error-info" => ErrorInfo,
-        b"event" => Event,
-        b"expires" => Expires,
-        b"from" => From,
-        b"identity" => Identity,
-        b"identity-info" => IdentityInfo,
-        b"in-reply-to" => InReplyTo,
-        b"max-forwards" => MaxForwards,
-        b"mime-version" => MimeVersion,
-        b"min-expires" => MinExpires,
-        b"min-se" => MinSe,
-        b"organization" => Organization,
-        b"p-asserted-identity" => PAssertedIdentity,
-        b"p-preferred-identity" => PPreferredIdentity,
-        b"path" => Path,
-        b"priority" => Priority,
-        b"privacy" => Privacy,
-        b"proxy-authenticate" => ProxyAuthenticate,
-        b"proxy-authorization" => ProxyAuthorization,
-        b"proxy-require" => ProxyRequire,
-        b"rack" => RAck,
-        b"reason" => Reason,
-        b"record-route" => RecordRoute,
-        b"refer-to" => ReferTo,
-        b"referred-by" => ReferredBy,
-        b"reject-contact" => RejectContact,
-        b"replaces" => Replaces,
-        b"reply-to" => ReplyTo,
-        b"request-disposition" => RequestDisposition,
-        b"require" => Require,
-        b"retry-after" => RetryAfter,
-        b"route" => Route,
-        b"rseq" => RSeq,
-        b"server" => Server,
-        b"service-route" => ServiceRoute,
-        b"session-expires" => SessionExpires,
-        b"sip-etag" => SipETag,
-        b"sip-if-match" => SipIfMatch,
-        b"subject" => Subject,
-        b"subscription-state" => SubscriptionState,
-        b"supported" => Supported,
-        b"timestamp" => Timestamp,
-        b"to" => To,
-        b"unsupported" => Unsupported,
-        b"user-agent" => UserAgent,
-        b"via" => Via,
-        b"warning" => Warning,
-        b"www-authenticate" => WwwAuthenticate,
-        _ => Other,
-    }
 }
 
 impl std::fmt::Display for HeaderName {

@@ -223,13 +223,13 @@ impl Message {
         pos = line_end + 1;
 
         let mut fields: Vec<Field> = Vec::with_capacity(MAX_HEADERS_HINT);
+        let mut newlines = Newlines::new(&b[pos..]);
+        let base = pos;
         let body_start;
         loop {
-            if pos >= b.len() {
-                return Err(ParseError("message ends within its header section"));
-            }
-            let line_end = memchr::memchr(b'\n', &b[pos..])
-                .map(|i| pos + i)
+            let line_end = newlines
+                .next()
+                .map(|i| base + i)
                 .ok_or(ParseError("message ends within its header section"))?;
             let content_end = if line_end > pos && b[line_end - 1] == b'\r' {
                 line_end - 1
@@ -260,39 +260,38 @@ impl Message {
                     }
                 }
             } else {
-                match memchr::memchr(b':', &b[pos..content_end]) {
-                    Some(colon) => {
-                        let colon = pos + colon;
-                        let name_end = trim_end(b, pos, colon);
-                        let name = &b[pos..name_end];
-                        if name.is_empty() || !name.iter().all(|&c| text::is_token_char(c)) {
-                            defect.get_or_insert_with(|| {
-                                Defect(format!(
-                                    "malformed header name '{}'",
-                                    String::from_utf8_lossy(name)
-                                ))
-                            });
-                        } else {
-                            // Token characters are ASCII, so this is valid UTF-8.
-                            let name_str = std::str::from_utf8(name).unwrap_or_default();
-                            let value_end = trim_end(b, colon + 1, content_end);
-                            let value_start = skip_ws(b, colon + 1, value_end);
-                            fields.push(Field {
-                                name: HeaderName::from_name(name_str),
-                                name_span: Span::new(pos, name_end),
-                                value: Span::new(value_start, value_end),
-                                line: Span::new(pos, content_end),
-                            });
-                        }
-                    }
-                    None => {
-                        defect.get_or_insert_with(|| Defect("header line without a colon".into()));
-                    }
+                // header-name is a token; HCOLON = *( SP / HTAB ) ":" SWS.
+                let line = &b[pos..content_end];
+                let name_end = pos
+                    + line
+                        .iter()
+                        .position(|&c| !text::is_token_char(c))
+                        .unwrap_or(line.len());
+                let colon = skip_ws(b, name_end, content_end);
+                if name_end > pos && colon < content_end && b[colon] == b':' {
+                    // SAFETY: every byte of the name is a token character
+                    // (the loop above stopped at the first that is not), and
+                    // token characters are ASCII.
+                    let name_str = unsafe { std::str::from_utf8_unchecked(&b[pos..name_end]) };
+                    let value_end = trim_end(b, colon + 1, content_end);
+                    let value_start = skip_ws(b, colon + 1, value_end);
+                    fields.push(Field {
+                        name: HeaderName::from_name(name_str),
+                        name_span: Span::new(pos, name_end),
+                        value: Span::new(value_start, value_end),
+                        line: Span::new(pos, content_end),
+                    });
+                } else {
+                    defect.get_or_insert_with(|| {
+                        let line = String::from_utf8_lossy(&b[pos..content_end]);
+                        let shown: String = line.chars().take(40).collect();
+                        Defect(format!("malformed header line '{shown}'"))
+                    });
                 }
             }
             pos = line_end + 1;
         }
-        if std::str::from_utf8(&b[..body_start]).is_err() {
+        if !is_ascii(&b[..body_start]) && std::str::from_utf8(&b[..body_start]).is_err() {
             return Err(ParseError("header section is not valid UTF-8"));
         }
 
@@ -370,10 +369,13 @@ impl Message {
     }
 
     fn slice(&self, span: Span) -> &str {
-        // Spans of the start line and header section lie in the prefix that
-        // `parse` checked to be UTF-8, and on char boundaries (they start and
-        // end at ASCII delimiters).
-        std::str::from_utf8(&self.buf[span.range()]).unwrap_or_default()
+        let bytes = &self.buf[span.range()];
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: spans index the start line and header section, which
+        // `parse` (or the builder, writing from `&str`) checked to be UTF-8,
+        // and they begin and end next to ASCII delimiters (SP, ':', CR, LF),
+        // hence on char boundaries.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     /// The message exactly as received (for UDP, trailing octets beyond
@@ -555,11 +557,11 @@ impl Message {
     }
 
     pub fn from_tag(&self) -> Option<&str> {
-        self.from().and_then(|a| a.tag())
+        self.header(HeaderName::From).and_then(tag_of)
     }
 
     pub fn to_tag(&self) -> Option<&str> {
-        self.to().and_then(|a| a.tag())
+        self.header(HeaderName::To).and_then(tag_of)
     }
 
     pub fn max_forwards(&self) -> Option<u32> {
@@ -570,7 +572,7 @@ impl Message {
     /// The Expires header as seconds.
     pub fn expires(&self) -> Option<u32> {
         self.header(HeaderName::Expires)
-            .and_then(|v| parse_delta_seconds(v))
+            .and_then(parse_delta_seconds)
     }
 
     /// Bytes of the header section (start line, fields, blank line).
@@ -583,6 +585,117 @@ impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&String::from_utf8_lossy(self.as_bytes()))
     }
+}
+
+/// `[u8]::is_ascii`, written so that it vectorises: OR all 8-byte words
+/// together and test the high bits once.
+fn is_ascii(b: &[u8]) -> bool {
+    let chunks = b.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(0u8, |acc, &c| acc | c);
+    let words = chunks.fold(0u64, |acc, c| {
+        acc | u64::from_le_bytes(c.try_into().unwrap_or_default())
+    });
+    (words & 0x8080_8080_8080_8080) == 0 && tail < 0x80
+}
+
+/// Positions of LF bytes, found 16 bytes at a time. Header lines are short
+/// (20–80 bytes), too short for a general-purpose `memchr` call per line to
+/// pay off; one pass with a bit mask per 16-byte block does.
+struct Newlines<'a> {
+    buf: &'a [u8],
+    /// Start of the block `mask` describes.
+    block: usize,
+    /// Bit i set: `buf[block + i]` is LF and has not been returned yet.
+    mask: u32,
+}
+
+const BLOCK: usize = 16;
+
+impl<'a> Newlines<'a> {
+    fn new(buf: &'a [u8]) -> Newlines<'a> {
+        let mut n = Newlines {
+            buf,
+            block: 0,
+            mask: 0,
+        };
+        n.mask = n.block_mask(0);
+        n
+    }
+
+    /// The LF mask of the block starting at `at`.
+    fn block_mask(&self, at: usize) -> u32 {
+        match self.buf.get(at..at + BLOCK) {
+            Some(block) => lf_mask(block),
+            None => {
+                let tail = self.buf.get(at..).unwrap_or_default();
+                tail.iter()
+                    .enumerate()
+                    .filter(|(_, &c)| c == b'\n')
+                    .fold(0, |m, (i, _)| m | 1 << i)
+            }
+        }
+    }
+}
+
+impl Iterator for Newlines<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            self.block += BLOCK;
+            if self.block >= self.buf.len() {
+                return None;
+            }
+            self.mask = self.block_mask(self.block);
+        }
+        let bit = self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(self.block + bit)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn lf_mask(block: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    debug_assert_eq!(block.len(), BLOCK);
+    // SAFETY: `block` is exactly 16 readable bytes (the caller sliced it so)
+    // and `_mm_loadu_si128` has no alignment requirement; SSE2 is part of the
+    // x86_64 baseline.
+    unsafe {
+        let bytes = _mm_loadu_si128(block.as_ptr().cast());
+        _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\n' as i8))) as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn lf_mask(block: &[u8]) -> u32 {
+    block
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c == b'\n')
+        .fold(0, |m, (i, _)| m | 1 << i)
+}
+
+/// The `tag` parameter of a From/To value. Hot path of transaction and
+/// dialog matching: header parameters follow the last `>` of a name-addr (or
+/// the first `;` of an addr-spec), so they are found without reading the
+/// display name; anything unusual falls back to the full parser.
+fn tag_of(value: &str) -> Option<&str> {
+    let params = match memchr::memrchr(b'>', value.as_bytes()) {
+        Some(gt) => {
+            let rest = text::trim_lws(&value[gt + 1..]);
+            if rest.contains('"') {
+                return NameAddr::parse(value).ok()?.tag();
+            }
+            rest.strip_prefix(';')?
+        }
+        None if value.contains(['"', '<']) => return NameAddr::parse(value).ok()?.tag(),
+        None => &value[value.find(';')? + 1..],
+    };
+    text::params(params).find("tag").flatten()
 }
 
 /// `delta-seconds`: digits, saturating at `u32::MAX` (RFC 3261 says values
@@ -609,7 +722,8 @@ impl<'a> CSeq<'a> {
     pub fn parse(v: &'a str) -> Result<CSeq<'a>, &'static str> {
         let v = text::trim_lws(v);
         let split = v
-            .find(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+            .bytes()
+            .position(text::is_lws)
             .ok_or("CSeq has no method")?;
         let (num, method) = (&v[..split], text::trim_lws(&v[split..]));
         if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
@@ -625,18 +739,20 @@ impl<'a> CSeq<'a> {
     }
 }
 
-fn trim_end(b: &[u8], start: usize, mut end: usize) -> usize {
-    while end > start && (b[end - 1] == b' ' || b[end - 1] == b'\t') {
-        end -= 1;
-    }
-    end
+fn trim_end(b: &[u8], start: usize, end: usize) -> usize {
+    start
+        + b[start..end]
+            .iter()
+            .rposition(|&c| c != b' ' && c != b'\t')
+            .map_or(0, |i| i + 1)
 }
 
-fn skip_ws(b: &[u8], mut start: usize, end: usize) -> usize {
-    while start < end && (b[start] == b' ' || b[start] == b'\t') {
-        start += 1;
-    }
+fn skip_ws(b: &[u8], start: usize, end: usize) -> usize {
     start
+        + b[start..end]
+            .iter()
+            .position(|&c| c != b' ' && c != b'\t')
+            .unwrap_or(end - start)
 }
 
 fn parse_start_line(
@@ -646,7 +762,12 @@ fn parse_start_line(
     defect: &mut Option<Defect>,
 ) -> Result<StartLine, ParseError> {
     let line = &b[start..end];
-    let line = std::str::from_utf8(line).map_err(|_| ParseError("start line is not UTF-8"))?;
+    let line = if line.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(line) }
+    } else {
+        std::str::from_utf8(line).map_err(|_| ParseError("start line is not UTF-8"))?
+    };
     if let Some(rest) = line.strip_prefix("SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
         let sp = rest
@@ -689,7 +810,7 @@ fn parse_start_line(
     if uri_trimmed.is_empty() {
         return Err(ParseError("request line has no Request-URI"));
     }
-    if uri_trimmed.contains([' ', '\t']) {
+    if uri_trimmed.bytes().any(|c| c == b' ' || c == b'\t') {
         defect.get_or_insert_with(|| Defect("Request-URI contains white space".into()));
     }
     if trimmed_len < line.len() || uri_raw.len() != uri_trimmed.len() {
@@ -809,6 +930,51 @@ v=0\r\n";
             b"\xff\xfe sip:x SIP/2.0\r\n\r\n",
         ] {
             assert!(Message::parse_datagram(Bytes::copy_from_slice(input)).is_err());
+        }
+    }
+
+    #[test]
+    fn tags_are_found_in_every_address_form() {
+        for (value, tag) in [
+            ("\"A\" <sip:a@b>;tag=1", Some("1")),
+            ("<sip:a@b;tag=inner>;tag=outer", Some("outer")),
+            ("<sip:a@b;tag=inner>", None),
+            ("sip:a@b;tag=2;x=y", Some("2")),
+            ("sip:a@b", None),
+            ("\"x>y\" <sip:a@b> ; TAG = 3", Some("3")),
+            ("<sip:a@b>;x=\">\";tag=4", Some("4")),
+            ("\"no brackets; tag=5\" sip:a@b", None),
+        ] {
+            assert_eq!(tag_of(value), tag, "{value}");
+            let full = NameAddr::parse(value).ok().and_then(|a| a.tag());
+            assert_eq!(full, tag, "{value} (full parser)");
+        }
+    }
+
+    #[test]
+    fn newline_scanner_finds_every_lf_across_blocks() {
+        for len in 0..70 {
+            let buf: Vec<u8> = (0..len)
+                .map(|i| if i % 7 == 3 { b'\n' } else { b'x' })
+                .collect();
+            let expected: Vec<usize> = memchr::memchr_iter(b'\n', &buf).collect();
+            assert_eq!(
+                Newlines::new(&buf).collect::<Vec<_>>(),
+                expected,
+                "len {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn ascii_check_matches_std() {
+        for len in 0..40 {
+            for hi in 0..len {
+                let mut buf = vec![b'a'; len];
+                assert!(is_ascii(&buf));
+                buf[hi] = 0xc3;
+                assert!(!is_ascii(&buf), "{len} {hi}");
+            }
         }
     }
 

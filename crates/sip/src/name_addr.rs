@@ -83,11 +83,16 @@ impl<'a> NameAddr<'a> {
         if addr.uri.is_empty() {
             return Err(NameAddrError("address has an empty URI"));
         }
-        if !addr.params.is_empty() {
-            text::params(addr.params)
-                .check()
-                .map_err(|e| NameAddrError(e.describe()))?;
-        }
+        Ok(addr)
+    }
+
+    /// Parses and checks every header parameter too (what a validator
+    /// wants; [`NameAddr::parse`] leaves parameters to be read on demand).
+    pub fn parse_strict(value: &'a str) -> Result<NameAddr<'a>, NameAddrError> {
+        let addr = NameAddr::parse(value)?;
+        addr.params()
+            .check()
+            .map_err(|e| NameAddrError(e.describe()))?;
         Ok(addr)
     }
 
@@ -207,7 +212,7 @@ mod tests {
             "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
             "<>",
         ] {
-            assert!(NameAddr::parse(bad).is_err(), "{bad}");
+            assert!(NameAddr::parse_strict(bad).is_err(), "{bad}");
         }
     }
 }

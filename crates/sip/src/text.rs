@@ -10,13 +10,42 @@
 use std::borrow::Cow;
 
 /// `token` characters (RFC 3261 §25.1).
+#[inline]
 pub fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    CLASS[b as usize] & TOKEN != 0
 }
+
+/// Characters of a parameter value that is not quoted: token characters
+/// plus those of a host (IPv6 reference included) and a few that stacks put
+/// in values in practice.
+#[inline]
+fn is_param_value_char(b: u8) -> bool {
+    CLASS[b as usize] & PARAM_VALUE != 0
+}
+
+const TOKEN: u8 = 1;
+const PARAM_VALUE: u8 = 2;
+
+/// Character classes, one table lookup per byte on the hot path.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let token = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        if token {
+            t[i] = TOKEN | PARAM_VALUE;
+        } else if matches!(b, b'[' | b']' | b':' | b'/' | b'@' | b'?') {
+            t[i] = PARAM_VALUE;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// True when `s` is a non-empty `token`.
 pub fn is_token(s: &str) -> bool {
@@ -30,7 +59,11 @@ pub fn is_lws(b: u8) -> bool {
 
 /// `s` without leading and trailing linear white space.
 pub fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| !is_lws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| !is_lws(c)).map_or(start, |e| e + 1);
+    // Both ends sit next to ASCII white space or at the ends: char boundaries.
+    &s[start..end]
 }
 
 /// Why a piece of header text could not be read.
@@ -119,15 +152,15 @@ pub fn quote(s: &str) -> String {
 pub fn find_unquoted(s: &str, needle: u8) -> Result<Option<usize>, TextError> {
     let b = s.as_bytes();
     let mut i = 0;
-    while i < b.len() {
+    while let Some(off) = memchr::memchr3(needle, b'"', b'<', &b[i..]) {
+        i += off;
         match b[i] {
             c if c == needle => return Ok(Some(i)),
             b'"' => i += quoted_len(&b[i..])?,
-            b'<' => match memchr::memchr(b'>', &b[i..]) {
+            _ => match memchr::memchr(b'>', &b[i..]) {
                 Some(end) => i += end + 1,
                 None => return Err(TextError::UnterminatedAngle),
             },
-            _ => i += 1,
         }
     }
     Ok(None)
@@ -209,13 +242,17 @@ pub struct ParamIter<'a> {
 
 impl<'a> ParamIter<'a> {
     /// The value of the first parameter called `name` (case-insensitive):
-    /// `Some(None)` for a parameter without a value.
-    pub fn find(self, name: &str) -> Option<Option<&'a str>> {
-        for p in self {
-            match p {
-                Ok(p) if p.name.eq_ignore_ascii_case(name) => return Some(p.value),
-                Ok(_) => {}
-                Err(_) => return None,
+    /// `Some(None)` for a parameter without a value. Reads leniently (no
+    /// syntax check of other parameters): use [`ParamIter::check`] to
+    /// validate.
+    pub fn find(mut self, name: &str) -> Option<Option<&'a str>> {
+        while let Some(item) = self.next_item() {
+            let Ok(item) = item else {
+                return None;
+            };
+            let (n, v) = split_param(item);
+            if n.eq_ignore_ascii_case(name) {
+                return Some(v);
             }
         }
         None
@@ -228,67 +265,72 @@ impl<'a> ParamIter<'a> {
         }
         Ok(())
     }
+
+    /// The next raw `name[=value]` item, cut at the next `;` outside a
+    /// quoted string.
+    fn next_item(&mut self) -> Option<Result<&'a str, TextError>> {
+        if self.done {
+            return None;
+        }
+        let b = self.rest.as_bytes();
+        let mut i = 0;
+        let end = loop {
+            match memchr::memchr2(b';', b'"', &b[i..]) {
+                None => break b.len(),
+                Some(off) if b[i + off] == b';' => break i + off,
+                Some(off) => match quoted_len(&b[i + off..]) {
+                    Ok(n) => i += off + n,
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                },
+            }
+        };
+        let item = &self.rest[..end];
+        if end < b.len() {
+            self.rest = &self.rest[end + 1..];
+        } else {
+            self.done = true;
+        }
+        Some(Ok(item))
+    }
+}
+
+fn split_param(item: &str) -> (&str, Option<&str>) {
+    match item.find('=') {
+        Some(at) => (trim_lws(&item[..at]), Some(trim_lws(&item[at + 1..]))),
+        None => (trim_lws(item), None),
+    }
 }
 
 impl<'a> Iterator for ParamIter<'a> {
     type Item = Result<Param<'a>, TextError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let b = self.rest.as_bytes();
-        // The parameter ends at the next ';' outside a quoted string.
-        let mut i = 0;
-        let mut eq = None;
-        while i < b.len() && b[i] != b';' {
-            match b[i] {
-                b'"' => match quoted_len(&b[i..]) {
-                    Ok(n) => i += n,
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                },
-                b'=' if eq.is_none() => {
-                    eq = Some(i);
-                    i += 1
-                }
-                _ => i += 1,
-            }
-        }
-        let item = &self.rest[..i];
-        if i < b.len() {
-            self.rest = &self.rest[i + 1..];
-        } else {
-            self.done = true;
-        }
-        let (name, value) = match eq {
-            Some(at) => (trim_lws(&item[..at]), Some(trim_lws(&item[at + 1..]))),
-            None => (trim_lws(item), None),
+        let item = match self.next_item()? {
+            Ok(item) => item,
+            Err(e) => return Some(Err(e)),
+        };
+        let (name, value) = split_param(item);
+        let fail = |this: &mut Self, e| {
+            this.done = true;
+            Some(Err(e))
         };
         if name.is_empty() {
-            self.done = true;
-            return Some(Err(TextError::EmptyParameter));
+            return fail(self, TextError::EmptyParameter);
         }
         if !is_token(name) {
-            self.done = true;
-            return Some(Err(TextError::BadParameterName));
+            return fail(self, TextError::BadParameterName);
         }
         if let Some(v) = value {
             let ok = if v.starts_with('"') {
                 quoted_len(v.as_bytes()) == Ok(v.len())
             } else {
-                // token, host (IPv6 reference included) or the odd value some
-                // stacks send; refuse only what cannot be a parameter value.
-                !v.is_empty()
-                    && v.bytes().all(|c| {
-                        is_token_char(c) || matches!(c, b'[' | b']' | b':' | b'/' | b'@' | b'?')
-                    })
+                !v.is_empty() && v.bytes().all(is_param_value_char)
             };
             if !ok {
-                self.done = true;
-                return Some(Err(TextError::BadParameterValue));
+                return fail(self, TextError::BadParameterValue);
             }
         }
         Some(Ok(Param { name, value }))

@@ -175,7 +175,7 @@ pub fn validate_request(msg: &Message, policy: &Policy) -> Result<(), Rejection>
         if value == "*" && *method == Method::Register {
             continue;
         }
-        NameAddr::parse(value)
+        NameAddr::parse_strict(value)
             .map_err(|e| Rejection::bad_request(format!("malformed Contact: {e}")))?;
     }
     if let Some(mf) = msg.header(HeaderName::MaxForwards) {
@@ -295,15 +295,15 @@ fn common_headers(msg: &Message) -> Result<(), Cow<'static, str>> {
     }
     for via in msg.values(HeaderName::Via) {
         let via = via.map_err(|e| format!("malformed Via: {}", e.describe()))?;
-        Via::parse(via).map_err(|e| format!("malformed Via: {e}"))?;
+        Via::parse_strict(via).map_err(|e| format!("malformed Via: {e}"))?;
     }
     for name in [HeaderName::From, HeaderName::To] {
         if let Some(v) = msg.header(name) {
-            NameAddr::parse(v).map_err(|e| format!("malformed {name}: {e}"))?;
+            NameAddr::parse_strict(v).map_err(|e| format!("malformed {name}: {e}"))?;
         }
     }
     let call_id = msg.call_id().map(text::trim_lws).unwrap_or_default();
-    if call_id.is_empty() || call_id.bytes().any(|b| text::is_lws(b)) {
+    if call_id.is_empty() || call_id.bytes().any(text::is_lws) {
         return Err("malformed Call-ID".into());
     }
     Ok(())

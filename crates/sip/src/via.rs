@@ -75,14 +75,20 @@ impl<'a> Via<'a> {
             Some(b';') => &value[cur.pos + 1..],
             Some(_) => return Err(ViaError("Via has unexpected text after sent-by")),
         };
-        let via = Via {
+        Ok(Via {
             protocol_name,
             protocol_version,
             transport,
             host,
             port,
             params,
-        };
+        })
+    }
+
+    /// Parses and checks every parameter too (what a validator wants;
+    /// [`Via::parse`] leaves parameters to be read on demand).
+    pub fn parse_strict(value: &'a str) -> Result<Via<'a>, ViaError> {
+        let via = Via::parse(value)?;
         via.params().check().map_err(|e| match e {
             TextError::EmptyParameter => ViaError("Via has an empty parameter"),
             _ => ViaError("Via has a malformed parameter"),
@@ -238,7 +244,7 @@ mod tests {
             "",
             "SIP/2.0/UDP [::1",
         ] {
-            assert!(Via::parse(bad).is_err(), "{bad}");
+            assert!(Via::parse_strict(bad).is_err(), "{bad}");
         }
     }
 }
