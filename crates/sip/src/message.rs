@@ -795,10 +795,21 @@ fn parse_start_line(
     let first_sp = line
         .find(' ')
         .ok_or(ParseError("request line has no Request-URI"))?;
-    let trimmed_len = line.trim_end_matches([' ', '\t']).len();
-    let last_sp = line[..trimmed_len]
-        .rfind(' ')
-        .ok_or(ParseError("request line has no SIP version"))?;
+    let after = &line[first_sp + 1..];
+    // The usual line has exactly two single spaces; anything else (extra or
+    // trailing white space, RFC 4475 §3.1.2.9/10) is read liberally below.
+    let (last_sp, trimmed_len) = match after.find(' ') {
+        Some(sp) if sp > 0 && sp + 1 < after.len() && !after[sp + 1..].contains([' ', '\t']) => {
+            (first_sp + 1 + sp, line.len())
+        }
+        _ => {
+            let trimmed_len = line.trim_end_matches([' ', '\t']).len();
+            let last_sp = line[..trimmed_len]
+                .rfind(' ')
+                .ok_or(ParseError("request line has no SIP version"))?;
+            (last_sp, trimmed_len)
+        }
+    };
     if last_sp <= first_sp {
         return Err(ParseError("request line has no SIP version"));
     }
@@ -812,10 +823,6 @@ fn parse_start_line(
     }
     if uri_trimmed.bytes().any(|c| c == b' ' || c == b'\t') {
         defect.get_or_insert_with(|| Defect("Request-URI contains white space".into()));
-    }
-    if trimmed_len < line.len() || uri_raw.len() != uri_trimmed.len() {
-        // Extra SP between or after the elements (RFC 4475 §3.1.2.9/10):
-        // harmless, read liberally.
     }
     let uri_start = start + first_sp + 1 + uri_trim_start;
     Ok(StartLine::Request {

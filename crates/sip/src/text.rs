@@ -23,8 +23,15 @@ fn is_param_value_char(b: u8) -> bool {
     CLASS[b as usize] & PARAM_VALUE != 0
 }
 
+/// Characters of a host name or IPv4 address (IPv6 references aside).
+#[inline]
+pub fn is_host_char(b: u8) -> bool {
+    CLASS[b as usize] & HOST != 0
+}
+
 const TOKEN: u8 = 1;
 const PARAM_VALUE: u8 = 2;
+const HOST: u8 = 4;
 
 /// Character classes, one table lookup per byte on the hot path.
 static CLASS: [u8; 256] = {
@@ -39,6 +46,9 @@ static CLASS: [u8; 256] = {
             );
         if token {
             t[i] = TOKEN | PARAM_VALUE;
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
+                t[i] |= HOST;
+            }
         } else if matches!(b, b'[' | b']' | b':' | b'/' | b'@' | b'?') {
             t[i] = PARAM_VALUE;
         }

@@ -332,26 +332,34 @@ fn split_port(s: &str) -> Result<(&str, Option<u16>), UriError> {
 
 /// A decimal port number 0–65535.
 pub fn parse_port(s: &str) -> Option<u16> {
-    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 5 {
         return None;
     }
-    s.parse().ok()
+    let mut n: u32 = 0;
+    for b in s.bytes() {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n * 10 + u32::from(digit);
+    }
+    u16::try_from(n).ok()
 }
 
 /// hostname / IPv4address / IPv6reference (RFC 3261 §25.1), leniently: a
-/// hostname is labels of letters, digits, `-` and `_`, separated by dots.
+/// hostname is labels of letters, digits, `-` and `_`, separated by single
+/// dots.
 pub fn is_valid_host(h: &str) -> bool {
     if let Some(inner) = h.strip_prefix('[') {
         return inner
             .strip_suffix(']')
             .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
     }
-    !h.is_empty()
-        && h.len() <= 255
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-        && !h.starts_with('.')
-        && !h.contains("..")
+    let b = h.as_bytes();
+    if b.is_empty() || b.len() > 255 || b[0] == b'.' {
+        return false;
+    }
+    b.iter().all(|&c| text::is_host_char(c)) && !b.windows(2).any(|w| w == b"..")
 }
 
 fn is_valid_scheme(s: &str) -> bool {

@@ -30,29 +30,35 @@ impl std::fmt::Display for ViaError {
 
 impl<'a> Via<'a> {
     pub fn parse(value: &'a str) -> Result<Via<'a>, ViaError> {
-        let mut cur = Cursor { s: value, pos: 0 };
-        cur.skip_lws();
-        let protocol_name = cur.token().ok_or(ViaError("Via has no protocol name"))?;
-        cur.expect_sep(b'/')
-            .ok_or(ViaError("Via protocol is not name/version/transport"))?;
-        let protocol_version = cur.token().ok_or(ViaError("Via has no protocol version"))?;
-        cur.expect_sep(b'/')
-            .ok_or(ViaError("Via protocol is not name/version/transport"))?;
+        // Nearly every Via on the wire starts with exactly "SIP/2.0/": read
+        // the protocol without the general tokenizer then.
+        let (protocol_name, protocol_version, mut cur) = match value.strip_prefix("SIP/2.0/") {
+            Some(_) => (&value[..3], &value[4..7], Cursor { s: value, pos: 8 }),
+            None => {
+                let mut cur = Cursor { s: value, pos: 0 };
+                cur.skip_lws();
+                let name = cur.token().ok_or(ViaError("Via has no protocol name"))?;
+                cur.expect_sep(b'/')
+                    .ok_or(ViaError("Via protocol is not name/version/transport"))?;
+                let version = cur.token().ok_or(ViaError("Via has no protocol version"))?;
+                cur.expect_sep(b'/')
+                    .ok_or(ViaError("Via protocol is not name/version/transport"))?;
+                (name, version, cur)
+            }
+        };
         let transport = cur.token().ok_or(ViaError("Via has no transport"))?;
         if cur.skip_lws() == 0 {
             return Err(ViaError("Via has no sent-by"));
         }
-        let host_start = cur.pos;
-        let rest = &value[host_start..];
+        let rest = &value[cur.pos..];
         let host_len = if rest.starts_with('[') {
             rest.find(']')
                 .map(|i| i + 1)
                 .ok_or(ViaError("Via IPv6 reference is not closed"))?
         } else {
-            rest.find(|c: char| {
-                c == ';' || c == ':' || c == ',' || text::is_lws(c as u8) && c.is_ascii()
-            })
-            .unwrap_or(rest.len())
+            rest.bytes()
+                .position(|c| c == b';' || c == b':' || c == b',' || text::is_lws(c))
+                .unwrap_or(rest.len())
         };
         let host = &rest[..host_len];
         if !uri::is_valid_host(host) {
