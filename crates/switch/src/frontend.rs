@@ -1,0 +1,188 @@
+//! The front of the exchange: what this node answers by itself.
+//!
+//! At this stage the node serves OPTIONS (the capability and health probe
+//! that peers, gateways and load balancers send) and absorbs stray ACKs.
+//! Every other request is refused with the response RFC 3261 calls for —
+//! `405 Method Not Allowed` with `Allow` for a standard method not served
+//! yet, `501 Not Implemented` for an unknown one, `400` and friends for a
+//! malformed one — and responses are dropped, as there are no client
+//! transactions to match them with. The registrar, transactions and calls
+//! plug in here as they arrive.
+
+use sip::build;
+use sip::validate::{validate_request, Policy};
+use sip::{HeaderName, Message, Method};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::transport::Inbound;
+
+/// The Server header of every answer Callex writes itself.
+pub const SERVER: &str = concat!("Callex/", env!("CARGO_PKG_VERSION"));
+
+/// Decides the answer to each message; holds no per-peer state yet.
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    policy: Policy,
+}
+
+impl Default for Frontend {
+    fn default() -> Frontend {
+        Frontend::new()
+    }
+}
+
+impl Frontend {
+    pub fn new() -> Frontend {
+        Frontend {
+            policy: Policy {
+                // Only what this node serves now; each issue that adds a
+                // method (REGISTER, INVITE, …) adds it here.
+                allowed_methods: vec![Method::Options, Method::Ack],
+                supported_extensions: Vec::new(),
+                ..Policy::default()
+            },
+        }
+    }
+
+    /// What requests are held to, and what OPTIONS advertises.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The answer to one message, if it gets one. Pure: no IO, no panics on
+    /// any input.
+    pub fn answer(&self, msg: &Message) -> Option<Message> {
+        if !msg.is_request() {
+            debug!(
+                status = msg.status(),
+                call_id = msg.call_id(),
+                "response dropped: no client transaction to match"
+            );
+            return None;
+        }
+        if let Err(rejection) = validate_request(msg, &self.policy) {
+            debug!(
+                method = msg.method().map(Method::as_str),
+                status = rejection.status,
+                reason = %rejection.reason,
+                "request refused"
+            );
+            return rejection.response(msg, &new_tag());
+        }
+        match msg.method() {
+            Some(Method::Options) => Some(self.capabilities(msg)),
+            // An ACK for a final response that went out is the end of that
+            // exchange (RFC 3261 §17.2.1); one for anything else is dropped.
+            Some(Method::Ack) => None,
+            other => {
+                // The policy lets only the methods above through; answering
+                // anyway keeps a mismatch from leaving the peer to time out.
+                warn!(method = ?other, "request allowed by the policy has no handler");
+                Some(
+                    build::response(msg, 500, "Server Internal Error")
+                        .to_tag(&new_tag())
+                        .build(),
+                )
+            }
+        }
+    }
+
+    /// `200 OK` to an OPTIONS (RFC 3261 §11.2): what the exchange accepts.
+    fn capabilities(&self, options: &Message) -> Message {
+        build::response(options, 200, "OK")
+            .to_tag(&new_tag())
+            .header(HeaderName::Allow, &self.policy.allow_header())
+            .header(HeaderName::Accept, "application/sdp")
+            .header(
+                HeaderName::Supported,
+                &self.policy.supported_extensions.join(", "),
+            )
+            .header(HeaderName::Server, SERVER)
+            .build()
+    }
+
+    /// Answers messages from every transport until all transports are gone.
+    pub async fn serve(self, mut inbound: mpsc::Receiver<Inbound>) {
+        while let Some(Inbound { message, source }) = inbound.recv().await {
+            let Some(answer) = self.answer(&message) else {
+                continue;
+            };
+            debug!(%source, status = answer.status(), "answering");
+            if let Err(e) = source.outbound().send(answer.bytes()).await {
+                debug!(%source, error = %e, "answer not sent");
+            }
+        }
+    }
+}
+
+/// A fresh To tag (RFC 3261 §19.3: at least 32 bits of randomness).
+fn new_tag() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn request(method: &str) -> Message {
+        let raw = format!(
+            "{method} sip:exchange.example.net SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK776sgdkse;rport\r\n\
+             From: <sip:02-6200-6200-082@example.net>;tag=1928301774\r\n\
+             To: <sip:exchange.example.net>\r\n\
+             Call-ID: a84b4c76e66710\r\n\
+             CSeq: 63104 {method}\r\n\
+             Max-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        Message::parse_datagram(Bytes::from(raw)).unwrap()
+    }
+
+    #[test]
+    fn options_is_answered_with_the_capabilities_of_the_exchange() {
+        let ok = Frontend::new().answer(&request("OPTIONS")).unwrap();
+        assert_eq!(ok.status(), Some(200));
+        assert_eq!(ok.header(HeaderName::Allow), Some("OPTIONS, ACK"));
+        assert_eq!(ok.header(HeaderName::Accept), Some("application/sdp"));
+        assert_eq!(ok.header(HeaderName::Server), Some(SERVER));
+        assert!(ok.header(HeaderName::Supported).is_some());
+        assert_eq!(ok.call_id(), Some("a84b4c76e66710"));
+        assert_eq!(ok.to_tag().map(str::len), Some(16));
+        // It parses back: what goes on the wire is a valid response.
+        let reparsed = Message::parse_datagram(ok.bytes()).unwrap();
+        assert!(sip::validate::validate_response(&reparsed).is_ok());
+    }
+
+    #[test]
+    fn every_answer_gets_its_own_to_tag() {
+        let frontend = Frontend::new();
+        let a = frontend.answer(&request("OPTIONS")).unwrap();
+        let b = frontend.answer(&request("OPTIONS")).unwrap();
+        assert_ne!(a.to_tag(), b.to_tag());
+    }
+
+    #[test]
+    fn methods_not_served_yet_get_405_with_allow() {
+        for method in ["INVITE", "REGISTER", "BYE", "SUBSCRIBE"] {
+            let refusal = Frontend::new().answer(&request(method)).unwrap();
+            assert_eq!(refusal.status(), Some(405), "{method}");
+            assert_eq!(refusal.header(HeaderName::Allow), Some("OPTIONS, ACK"));
+        }
+    }
+
+    #[test]
+    fn unknown_methods_get_501() {
+        let refusal = Frontend::new().answer(&request("FROBNICATE")).unwrap();
+        assert_eq!(refusal.status(), Some(501));
+    }
+
+    #[test]
+    fn ack_and_responses_are_absorbed() {
+        let frontend = Frontend::new();
+        assert!(frontend.answer(&request("ACK")).is_none());
+        let response = build::response(&request("OPTIONS"), 200, "OK").build();
+        assert!(frontend.answer(&response).is_none());
+    }
+}

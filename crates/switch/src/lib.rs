@@ -1,0 +1,105 @@
+//! # switch — the SIP service of Callex
+//!
+//! The tokio edge between the network and the sans-IO [`sip`] core: it owns
+//! the sockets and the tasks, cuts bytes into messages, hands each one with
+//! its [`Source`] to the exchange, and sends answers back the way the
+//! request came (the same TCP connection, or the datagram's source address
+//! and port — never a Via host from the message).
+//!
+//! It is not where SIP rules live: parsing, validation, transactions and
+//! digest authentication are `sip`'s; this crate only wires them to sockets.
+//! At this stage the exchange behind the transports is the [`Frontend`],
+//! which answers OPTIONS and refuses what it does not serve yet.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let config = switch::SipConfig {
+//!     listen: vec!["127.0.0.1:0".parse().unwrap()],
+//!     ..switch::SipConfig::default()
+//! };
+//! let service = switch::SipService::start(config).await.expect("a free port");
+//! for socket in service.listening() {
+//!     println!("{socket}"); // "SIP over UDP on 127.0.0.1:40123", then TCP
+//! }
+//! assert_eq!(service.listening().len(), 2);
+//! service.stop().await;
+//! # });
+//! ```
+
+pub mod frontend;
+pub mod transport;
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub use frontend::Frontend;
+pub use transport::{
+    BindError, ConnectionId, Inbound, Listening, Outbound, SendError, Source, TcpLimits, Transport,
+};
+
+/// The standard SIP port (RFC 3261 §19.1.2).
+pub const SIP_PORT: u16 = 5060;
+
+/// What the SIP service listens on and how much it lets peers cost.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    /// Each address is served over both UDP and TCP. Port 0 picks a free
+    /// port, the same for both transports.
+    pub listen: Vec<SocketAddr>,
+    pub tcp: TcpLimits,
+    /// Messages received and not yet handled; over UDP more are dropped,
+    /// over TCP the connection waits.
+    pub inbound_queue: usize,
+}
+
+impl Default for SipConfig {
+    fn default() -> SipConfig {
+        SipConfig {
+            listen: vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, SIP_PORT))],
+            tcp: TcpLimits::default(),
+            inbound_queue: 4096,
+        }
+    }
+}
+
+/// The running SIP service: transports and the exchange behind them.
+#[derive(Debug)]
+pub struct SipService {
+    listening: Vec<Listening>,
+    tasks: JoinSet<()>,
+}
+
+impl SipService {
+    /// Binds every listen address and starts serving. Fails, having started
+    /// nothing, if any address cannot be bound.
+    pub async fn start(config: SipConfig) -> Result<SipService, BindError> {
+        let bound = transport::Bound::bind(&config.listen).await?;
+        let listening = bound.listening();
+        let (inbound, received) = mpsc::channel(config.inbound_queue.max(1));
+        let mut tasks = JoinSet::new();
+        tasks.spawn(Frontend::new().serve(received));
+        bound.serve(&mut tasks, &inbound, &config.tcp);
+        Ok(SipService { listening, tasks })
+    }
+
+    /// The sockets served, in the order of the listen addresses: each
+    /// address's UDP socket, then its TCP listener.
+    pub fn listening(&self) -> &[Listening] {
+        &self.listening
+    }
+
+    /// The bound address of the first socket of `transport`.
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.listening
+            .iter()
+            .find(|l| l.transport == transport)
+            .map(|l| l.addr)
+    }
+
+    /// Stops listening and closes every connection.
+    pub async fn stop(mut self) {
+        self.tasks.shutdown().await;
+    }
+}

@@ -1,0 +1,229 @@
+//! What the wire tests share: an exchange on ephemeral ports of 127.0.0.1,
+//! SIP peers over UDP and TCP, and bounded waits. Every wait has a time
+//! limit, so a broken exchange fails a test instead of hanging it.
+
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sip::framing::{next_frame, Frame};
+use sip::message::Framing;
+use sip::{HeaderName, Message};
+use switch::{SipConfig, SipService, TcpLimits, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+/// How long an answer the exchange owes may take on loopback.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long to watch for an answer that must not come.
+pub const SILENCE: Duration = Duration::from_millis(300);
+
+pub struct Exchange {
+    pub service: SipService,
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+}
+
+pub async fn start() -> Exchange {
+    start_with(TcpLimits::default()).await
+}
+
+pub async fn start_with(tcp: TcpLimits) -> Exchange {
+    let config = SipConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        tcp,
+        ..SipConfig::default()
+    };
+    let service = SipService::start(config).await.expect("bind 127.0.0.1:0");
+    let udp = service.local_addr(Transport::Udp).expect("a UDP socket");
+    let tcp = service.local_addr(Transport::Tcp).expect("a TCP socket");
+    assert_eq!(udp.port(), tcp.port(), "one port for both transports");
+    Exchange { service, udp, tcp }
+}
+
+/// A request as a UA at `via` would send it, with its own branch and
+/// Call-ID.
+pub fn request(method: &str, transport: &str, via: SocketAddr, call_id: &str) -> String {
+    format!(
+        "{method} sip:exchange@{via} SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} {via};branch=z9hG4bK-{call_id};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: \"Alice\" <sip:02-6200-6200-082@example.net>;tag=a73kszlfl\r\n\
+         To: <sip:exchange@example.net>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 7 {method}\r\n\
+         Contact: <sip:alice@{via}>\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+pub fn unique(label: &str) -> String {
+    format!("{label}-{:016x}", rand::random::<u64>())
+}
+
+/// A UDP peer on its own ephemeral port.
+pub async fn udp_peer() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind a UDP peer")
+}
+
+pub async fn recv_message(socket: &UdpSocket) -> Message {
+    let mut buf = vec![0u8; 65_536];
+    let (n, from) = timeout(ANSWER_WITHIN, socket.recv_from(&mut buf))
+        .await
+        .expect("an answer within the time limit")
+        .expect("receive");
+    let _ = from;
+    Message::parse_datagram(Bytes::copy_from_slice(&buf[..n])).expect("the answer parses")
+}
+
+/// Asserts nothing arrives on `socket` for a short while.
+pub async fn assert_silent(socket: &UdpSocket, what: &str) {
+    let mut buf = vec![0u8; 65_536];
+    if let Ok(Ok((n, from))) = timeout(SILENCE, socket.recv_from(&mut buf)).await {
+        panic!(
+            "{what}: unexpected {n} bytes from {from}: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+}
+
+/// Asserts nothing arrives on any of `sockets` for a short while, watched
+/// all at once.
+pub async fn assert_all_silent<'a>(sockets: impl IntoIterator<Item = (&'a str, &'a UdpSocket)>) {
+    tokio::time::sleep(SILENCE).await;
+    let mut buf = vec![0u8; 65_536];
+    for (what, socket) in sockets {
+        if let Ok((n, from)) = socket.try_recv_from(&mut buf) {
+            panic!(
+                "{what}: unexpected {n} bytes from {from}: {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+        }
+    }
+}
+
+/// Sends `bytes` from a fresh UDP peer and returns the answer.
+pub async fn ask_udp(exchange: SocketAddr, bytes: &[u8]) -> Message {
+    let peer = udp_peer().await;
+    peer.send_to(bytes, exchange).await.expect("send");
+    recv_message(&peer).await
+}
+
+/// A TCP peer reading what the exchange writes, message by message.
+pub struct StreamPeer {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl StreamPeer {
+    pub async fn connect(exchange: SocketAddr) -> StreamPeer {
+        let stream = timeout(ANSWER_WITHIN, TcpStream::connect(exchange))
+            .await
+            .expect("connect within the time limit")
+            .expect("connect");
+        StreamPeer {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().expect("local address")
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// The next message, or `None` if the exchange closed the connection.
+    pub async fn next_message(&mut self) -> Option<Message> {
+        loop {
+            match next_frame(&self.buf, 65_535) {
+                Frame::Message(n) => {
+                    let frame: Vec<u8> = self.buf.drain(..n).collect();
+                    return Some(
+                        Message::parse(Bytes::from(frame), Framing::Stream)
+                            .expect("the exchange writes parseable messages"),
+                    );
+                }
+                Frame::Ping(n) | Frame::Skip(n) => {
+                    self.buf.drain(..n);
+                }
+                Frame::Incomplete => {}
+                Frame::Invalid(why) => panic!("the exchange wrote an unframeable stream: {why}"),
+            }
+            if !self.read_more().await {
+                return None;
+            }
+        }
+    }
+
+    /// Reads once into the buffer; false when the connection is closed.
+    async fn read_more(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match timeout(ANSWER_WITHIN, self.stream.read(&mut chunk))
+            .await
+            .expect("data or a close within the time limit")
+        {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// Waits until the exchange closes the connection (a reset counts),
+    /// at most `limit`; the bytes it sent meanwhile are discarded.
+    pub async fn closed_within(&mut self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut chunk = [0u8; 8192];
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => return false,
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Raw bytes, for what is not a SIP message (a keep-alive pong).
+    pub async fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(self.read_more().await, "connection closed early");
+        }
+        self.buf.drain(..n).collect()
+    }
+}
+
+/// Asserts that the exchange answers OPTIONS with 200 over UDP and over TCP.
+pub async fn assert_answers_options(exchange: &Exchange) {
+    let peer = udp_peer().await;
+    let call_id = unique("alive-udp");
+    let options = request("OPTIONS", "UDP", peer.local_addr().unwrap(), &call_id);
+    peer.send_to(options.as_bytes(), exchange.udp)
+        .await
+        .unwrap();
+    let ok = recv_message(&peer).await;
+    assert_eq!(ok.status(), Some(200), "OPTIONS over UDP");
+    assert_eq!(ok.call_id(), Some(call_id.as_str()));
+
+    let mut tcp = StreamPeer::connect(exchange.tcp).await;
+    let call_id = unique("alive-tcp");
+    let options = request("OPTIONS", "TCP", tcp.local_addr(), &call_id);
+    tcp.send(options.as_bytes()).await;
+    let ok = tcp.next_message().await.expect("an answer over TCP");
+    assert_eq!(ok.status(), Some(200), "OPTIONS over TCP");
+    assert_eq!(ok.call_id(), Some(call_id.as_str()));
+}
+
+pub fn header(msg: &Message, name: HeaderName) -> &str {
+    msg.header(name)
+        .unwrap_or_else(|| panic!("{name} missing in {msg:?}"))
+}
