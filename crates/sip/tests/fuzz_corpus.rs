@@ -7,7 +7,10 @@ use std::path::Path;
 fn replay(target: &str, check: fn(&[u8])) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut count = 0;
-    for dir in [root.join("corpus").join(target), root.join("regressions").join(target)] {
+    for dir in [
+        root.join("corpus").join(target),
+        root.join("regressions").join(target),
+    ] {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -26,4 +29,10 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
 fn parse_corpus_keeps_every_invariant() {
     let n = replay("parse", sip::fuzzing::parse);
     assert!(n >= 50, "the parse corpus has only {n} inputs");
+}
+
+#[test]
+fn transaction_corpus_keeps_every_invariant() {
+    let n = replay("transaction", sip::fuzzing::transaction);
+    assert!(n >= 10, "the transaction corpus has only {n} inputs");
 }
