@@ -96,6 +96,16 @@ fn parse(c: &mut Criterion) {
             black_box(sip::validate::validate_request(&msg, &policy).is_ok())
         })
     });
+    g.bench_function("response_200_from_invite", |b| {
+        let msg = Message::parse_datagram(received.clone()).unwrap();
+        b.iter(|| {
+            black_box(
+                sip::build::response(black_box(&msg), 200, "OK")
+                    .to_tag("8f2a6c41")
+                    .build(),
+            )
+        })
+    });
     g.finish();
 }
 

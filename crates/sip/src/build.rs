@@ -4,72 +4,55 @@
 //! returned as the very bytes it was parsed from.
 //!
 //! The result is a [`Message`] indexed while it is written, so nothing is
-//! parsed twice.
+//! parsed twice. Fields taken from a received message are not copied until
+//! the message is written (the builder refers to the received buffer), and
+//! the output is allocated once, at its exact size.
+
+use std::ops::Range;
 
 use bytes::Bytes;
 
 use crate::header::HeaderName;
 use crate::message::{Field, Message, Method, Span, StartLine};
 
-/// One header line to be written: its full text and where the value starts.
-#[derive(Debug, Clone)]
-struct OutField {
-    name: HeaderName,
-    line: String,
-    name_len: usize,
-    value_start: usize,
+/// Where a line's bytes are: the builder's own text, or the received
+/// message it refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    Text,
+    Source,
 }
 
-impl OutField {
-    fn new(name: HeaderName, raw_name: &str, value: &str) -> OutField {
-        let mut line = String::with_capacity(raw_name.len() + 2 + value.len());
-        line.push_str(raw_name);
-        line.push_str(": ");
-        line.push_str(value);
-        OutField {
-            name,
-            line,
-            name_len: raw_name.len(),
-            value_start: raw_name.len() + 2,
-        }
-    }
-
-    fn copy(msg: &Message, f: &Field) -> OutField {
-        OutField {
-            name: f.name,
-            line: msg.raw_slice(f.line).to_owned(),
-            name_len: (f.name_span.end - f.name_span.start) as usize,
-            value_start: (f.value.start - f.line.start) as usize,
-        }
-    }
-
-    fn value(&self) -> &str {
-        &self.line[self.value_start..]
-    }
+/// One header line to be written.
+#[derive(Debug, Clone, Copy)]
+struct OutField {
+    name: HeaderName,
+    src: Src,
+    start: u32,
+    end: u32,
+    name_len: u32,
+    /// Offset of the value from `start`.
+    value_start: u32,
 }
 
 #[derive(Debug, Clone)]
 enum Start {
-    Request {
-        method: Method,
-        uri: String,
-    },
-    Response {
-        status: u16,
-        reason: String,
-    },
-    /// The original start line, copied.
-    Raw {
-        line: String,
-        parsed: StartLine,
-        offset: u32,
-    },
+    /// The Request-URI is a range of the builder's text.
+    Request { method: Method, uri: Range<u32> },
+    /// The reason phrase is a range of the builder's text.
+    Response { status: u16, reason: Range<u32> },
+    /// The start line of the source message, as received.
+    Raw { span: Span, parsed: StartLine },
 }
 
 /// Builds a message field by field.
 #[derive(Debug, Clone)]
 pub struct MessageBuilder {
     start: Start,
+    /// Text written by the builder (new fields, URIs, reasons), back to back.
+    text: String,
+    /// The received message that `Src::Source` fields lie in.
+    source: Option<Bytes>,
     fields: Vec<OutField>,
     body: Bytes,
     /// The message this builder was made from, while it is unchanged.
@@ -78,48 +61,132 @@ pub struct MessageBuilder {
 
 impl MessageBuilder {
     pub fn request(method: Method, uri: &str) -> MessageBuilder {
-        MessageBuilder::with_start(Start::Request {
-            method,
-            uri: uri.to_owned(),
-        })
+        let mut b = MessageBuilder::empty();
+        let uri = b.push_text(uri);
+        b.start = Start::Request { method, uri };
+        b
     }
 
     pub fn response(status: u16, reason: &str) -> MessageBuilder {
-        MessageBuilder::with_start(Start::Response {
-            status,
-            reason: reason.to_owned(),
-        })
+        let mut b = MessageBuilder::empty();
+        let reason = b.push_text(reason);
+        // Status codes are three digits; anything else is clamped into range.
+        b.start = Start::Response {
+            status: status.clamp(100, 699),
+            reason,
+        };
+        b
     }
 
-    fn with_start(start: Start) -> MessageBuilder {
+    fn empty() -> MessageBuilder {
         MessageBuilder {
-            start,
+            start: Start::Response {
+                status: 500,
+                reason: 0..0,
+            },
+            text: String::with_capacity(256),
+            source: None,
             fields: Vec::with_capacity(12),
             body: Bytes::new(),
             original: None,
         }
     }
 
+    fn push_text(&mut self, s: &str) -> Range<u32> {
+        let start = self.text.len() as u32;
+        self.text.push_str(s);
+        start..self.text.len() as u32
+    }
+
+    /// A new `name: value` line in the builder's text.
+    fn new_field(&mut self, name: HeaderName, raw_name: &str, value: &str) -> OutField {
+        let start = self.text.len();
+        self.text.push_str(raw_name);
+        self.text.push_str(": ");
+        self.text.push_str(value);
+        OutField {
+            name,
+            src: Src::Text,
+            start: start as u32,
+            end: self.text.len() as u32,
+            name_len: raw_name.len() as u32,
+            value_start: raw_name.len() as u32 + 2,
+        }
+    }
+
+    /// A received field's line, exactly as received: referred to when it lies
+    /// in the builder's source message, copied otherwise.
+    fn copy_field(&mut self, msg: &Message, f: &Field) -> OutField {
+        let bytes = msg.bytes();
+        let same_source = match &self.source {
+            None => {
+                self.source = Some(bytes);
+                true
+            }
+            Some(src) => src.as_ptr() == bytes.as_ptr() && src.len() == bytes.len(),
+        };
+        let name_len = f.name_span.end - f.name_span.start;
+        let value_start = f.value.start - f.line.start;
+        if same_source {
+            return OutField {
+                name: f.name,
+                src: Src::Source,
+                start: f.line.start,
+                end: f.line.end,
+                name_len,
+                value_start,
+            };
+        }
+        let range = self.push_text(msg.raw_slice(f.line));
+        OutField {
+            name: f.name,
+            src: Src::Text,
+            start: range.start,
+            end: range.end,
+            name_len,
+            value_start,
+        }
+    }
+
+    fn bytes_of(&self, src: Src, start: u32, end: u32) -> &[u8] {
+        let all = match src {
+            Src::Text => self.text.as_bytes(),
+            Src::Source => self.source.as_deref().unwrap_or_default(),
+        };
+        all.get(start as usize..end as usize).unwrap_or_default()
+    }
+
+    fn str_of(&self, src: Src, start: u32, end: u32) -> &str {
+        // Source ranges index a header section checked to be UTF-8 when it
+        // was parsed, on char boundaries: this never fails in practice.
+        std::str::from_utf8(self.bytes_of(src, start, end)).unwrap_or_default()
+    }
+
+    fn value_of(&self, f: &OutField) -> &str {
+        let from = (f.start + f.value_start).min(f.end);
+        self.str_of(f.src, from, f.end)
+    }
+
+    fn raw_name_of(&self, f: &OutField) -> &str {
+        self.str_of(f.src, f.start, f.start + f.name_len)
+    }
+
     /// A builder holding every field of `msg` as received, to forward it with
     /// edits.
     pub fn edit(msg: &Message) -> MessageBuilder {
-        let span = msg.start_line_span();
-        let line = msg.raw_slice(span).to_owned();
-        let offset = span.start;
-        MessageBuilder {
-            start: Start::Raw {
-                line,
-                parsed: msg.start_line().clone(),
-                offset,
-            },
-            fields: msg
-                .raw_fields()
-                .iter()
-                .map(|f| OutField::copy(msg, f))
-                .collect(),
-            body: Bytes::copy_from_slice(msg.body()),
-            original: Some(msg.clone()),
+        let mut b = MessageBuilder::empty();
+        b.start = Start::Raw {
+            span: msg.start_line_span(),
+            parsed: msg.start_line().clone(),
+        };
+        for f in msg.raw_fields() {
+            let field = b.copy_field(msg, f);
+            b.fields.push(field);
         }
+        b.source = Some(msg.bytes());
+        b.body = msg.bytes().slice(msg.header_section().len()..);
+        b.original = Some(msg.clone());
+        b
     }
 
     fn touched(&mut self) -> &mut Self {
@@ -130,7 +197,8 @@ impl MessageBuilder {
     /// Appends a field.
     pub fn header(mut self, name: HeaderName, value: &str) -> Self {
         self.touched();
-        self.fields.push(OutField::new(name, name.as_str(), value));
+        let field = self.new_field(name, name.as_str(), value);
+        self.fields.push(field);
         self
     }
 
@@ -138,7 +206,8 @@ impl MessageBuilder {
     pub fn header_named(mut self, name: &str, value: &str) -> Self {
         self.touched();
         let known = HeaderName::from_name(name);
-        self.fields.push(OutField::new(known, name, value));
+        let field = self.new_field(known, name, value);
+        self.fields.push(field);
         self
     }
 
@@ -147,8 +216,8 @@ impl MessageBuilder {
     pub fn prepend(mut self, name: HeaderName, value: &str) -> Self {
         self.touched();
         let at = self.fields.iter().position(|f| f.name == name).unwrap_or(0);
-        self.fields
-            .insert(at, OutField::new(name, name.as_str(), value));
+        let field = self.new_field(name, name.as_str(), value);
+        self.fields.insert(at, field);
         self
     }
 
@@ -165,7 +234,7 @@ impl MessageBuilder {
         self.touched();
         let at = self.fields.iter().position(|f| f.name == name);
         self.fields.retain(|f| f.name != name);
-        let field = OutField::new(name, name.as_str(), value);
+        let field = self.new_field(name, name.as_str(), value);
         match at {
             Some(at) => self.fields.insert(at.min(self.fields.len()), field),
             None => self.fields.push(field),
@@ -178,12 +247,12 @@ impl MessageBuilder {
     pub fn remove_first_value(mut self, name: HeaderName) -> Self {
         self.touched();
         if let Some(at) = self.fields.iter().position(|f| f.name == name) {
-            let value = self.fields[at].value().to_owned();
+            let value = self.value_of(&self.fields[at]).to_owned();
             match crate::text::find_unquoted(&value, b',') {
                 Ok(Some(comma)) => {
                     let rest = crate::text::trim_lws(&value[comma + 1..]);
-                    let raw_name = self.fields[at].line[..self.fields[at].name_len].to_owned();
-                    self.fields[at] = OutField::new(name, &raw_name, rest);
+                    let raw_name = self.raw_name_of(&self.fields[at]).to_owned();
+                    self.fields[at] = self.new_field(name, &raw_name, rest);
                 }
                 _ => {
                     self.fields.remove(at);
@@ -204,21 +273,38 @@ impl MessageBuilder {
             } => method.clone(),
             _ => return self,
         };
-        self.start = Start::Request {
-            method,
-            uri: uri.to_owned(),
-        };
+        let uri = self.push_text(uri);
+        self.start = Start::Request { method, uri };
         self
     }
 
     /// Adds `;tag=…` to the To field when it has no tag yet (§8.2.6.2).
     pub fn to_tag(mut self, tag: &str) -> Self {
-        if let Some(f) = self.fields.iter_mut().find(|f| f.name == HeaderName::To) {
-            let has_tag =
-                crate::name_addr::NameAddr::parse(f.value()).is_ok_and(|a| a.tag().is_some());
-            if !has_tag {
-                f.line.push_str(";tag=");
-                f.line.push_str(tag);
+        if let Some(at) = self.fields.iter().position(|f| f.name == HeaderName::To) {
+            let field = self.fields[at];
+            if crate::message::tag_of(self.value_of(&field)).is_none() {
+                // The line is written again in the builder's text, with the
+                // tag after it.
+                let start = self.text.len() as u32;
+                let range = field.start as usize..field.end as usize;
+                match (field.src, &self.source) {
+                    (Src::Source, Some(source)) => {
+                        // A UTF-8 header section, cut on char boundaries.
+                        let line = source.get(range).unwrap_or_default();
+                        self.text
+                            .push_str(std::str::from_utf8(line).unwrap_or_default());
+                    }
+                    (Src::Source, None) => {}
+                    (Src::Text, _) => self.text.extend_from_within(range),
+                }
+                self.text.push_str(";tag=");
+                self.text.push_str(tag);
+                self.fields[at] = OutField {
+                    src: Src::Text,
+                    start,
+                    end: self.text.len() as u32,
+                    ..field
+                };
                 self.original = None;
             }
         }
@@ -231,11 +317,12 @@ impl MessageBuilder {
         self.body = body.into();
         self.fields.retain(|f| f.name != HeaderName::ContentType);
         if !self.body.is_empty() {
-            self.fields.push(OutField::new(
+            let field = self.new_field(
                 HeaderName::ContentType,
                 HeaderName::ContentType.as_str(),
                 content_type,
-            ));
+            );
+            self.fields.push(field);
         }
         self
     }
@@ -245,99 +332,155 @@ impl MessageBuilder {
         self.fields
             .iter()
             .find(|f| f.name == name)
-            .map(OutField::value)
+            .map(|f| self.value_of(f))
+    }
+
+    /// Makes Content-Length appear once and state the body's length.
+    fn settle_content_length(&mut self) {
+        let mut length = [0u8; 20];
+        let length = decimal(self.body.len(), &mut length);
+        let mut seen = false;
+        self.fields
+            .retain(|f| f.name != HeaderName::ContentLength || !std::mem::replace(&mut seen, true));
+        match self
+            .fields
+            .iter()
+            .position(|f| f.name == HeaderName::ContentLength)
+        {
+            Some(at) => {
+                let field = self.fields[at];
+                if self.value_of(&field).trim() != length {
+                    let raw_name = self.raw_name_of(&field).to_owned();
+                    self.fields[at] = self.new_field(field.name, &raw_name, length);
+                }
+            }
+            None => {
+                let name = HeaderName::ContentLength;
+                let field = self.new_field(name, name.as_str(), length);
+                self.fields.push(field);
+            }
+        }
     }
 
     /// Writes the message. Content-Length always states the body's length.
-    pub fn build(self) -> Message {
-        if let Some(original) = self.original {
+    pub fn build(mut self) -> Message {
+        if let Some(original) = self.original.take() {
             return original;
         }
-        let body_len = self.body.len();
-        let size = 64 + self.fields.iter().map(|f| f.line.len() + 2).sum::<usize>() + body_len;
+        self.settle_content_length();
+        let start_len = match &self.start {
+            Start::Request { method, uri } => {
+                method.as_str().len() + (uri.end - uri.start) as usize + 9
+            }
+            Start::Response { reason, .. } => 12 + (reason.end - reason.start) as usize,
+            Start::Raw { span, .. } => (span.end - span.start) as usize,
+        };
+        let size = start_len
+            + 2
+            + self
+                .fields
+                .iter()
+                .map(|f| (f.end - f.start) as usize + 2)
+                .sum::<usize>()
+            + 2
+            + self.body.len();
+        // Sized exactly, so that the buffer becomes `Bytes` without another
+        // allocation or copy.
         let mut out = Vec::with_capacity(size);
-        let start = match self.start {
+        let start = match &self.start {
             Start::Request { method, uri } => {
                 out.extend_from_slice(method.as_str().as_bytes());
                 out.push(b' ');
-                let uri_span = push(&mut out, &uri);
+                let uri_span = push(&mut out, self.bytes_of(Src::Text, uri.start, uri.end));
                 out.push(b' ');
-                let version = push(&mut out, "SIP/2.0");
+                let version = push(&mut out, b"SIP/2.0");
                 StartLine::Request {
-                    method,
+                    method: method.clone(),
                     uri: uri_span,
                     version,
                 }
             }
             Start::Response { status, reason } => {
-                let version = push(&mut out, "SIP/2.0");
+                let version = push(&mut out, b"SIP/2.0");
+                let digits = [
+                    b'0' + (status / 100) as u8,
+                    b'0' + (status / 10 % 10) as u8,
+                    b'0' + (status % 10) as u8,
+                ];
                 out.push(b' ');
-                out.extend_from_slice(status.to_string().as_bytes());
+                out.extend_from_slice(&digits);
                 out.push(b' ');
-                let reason = push(&mut out, &reason);
+                let reason = push(&mut out, self.bytes_of(Src::Text, reason.start, reason.end));
                 StartLine::Response {
                     version,
-                    status,
+                    status: *status,
                     reason,
                 }
             }
-            Start::Raw {
-                line,
-                parsed,
-                offset,
-            } => {
-                out.extend_from_slice(line.as_bytes());
-                shift_start(parsed, offset)
+            Start::Raw { span, parsed } => {
+                out.extend_from_slice(self.bytes_of(Src::Source, span.start, span.end));
+                shift_start(parsed.clone(), span.start)
             }
         };
         out.extend_from_slice(b"\r\n");
-        let mut fields = Vec::with_capacity(self.fields.len() + 1);
-        let mut wrote_length = false;
-        let length_text = body_len.to_string();
-        for f in &self.fields {
-            if f.name == HeaderName::ContentLength {
-                if wrote_length {
-                    continue;
-                }
-                wrote_length = true;
-                if f.value().trim() != length_text {
-                    let field = OutField::new(f.name, &f.line[..f.name_len], &length_text);
-                    fields.push(write_field(&mut out, &field));
-                    continue;
-                }
-            }
-            fields.push(write_field(&mut out, f));
-        }
-        if !wrote_length {
-            let field = OutField::new(
-                HeaderName::ContentLength,
-                HeaderName::ContentLength.as_str(),
-                &length_text,
-            );
-            fields.push(write_field(&mut out, &field));
-        }
+        let fields: Vec<Field> = self
+            .fields
+            .iter()
+            .map(|f| {
+                let line = self.bytes_of(f.src, f.start, f.end);
+                write_field(
+                    &mut out,
+                    f.name,
+                    line,
+                    f.name_len as usize,
+                    f.value_start as usize,
+                )
+            })
+            .collect();
         out.extend_from_slice(b"\r\n");
         let headers_end = out.len();
         out.extend_from_slice(&self.body);
+        debug_assert_eq!(out.len(), size);
         Message::from_parts(Bytes::from(out), start, fields, headers_end)
     }
 }
 
-fn push(out: &mut Vec<u8>, s: &str) -> Span {
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[at..]).unwrap_or("0")
+}
+
+fn push(out: &mut Vec<u8>, s: &[u8]) -> Span {
     let start = out.len();
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(s);
     Span::new(start, out.len())
 }
 
-fn write_field(out: &mut Vec<u8>, f: &OutField) -> Field {
+fn write_field(
+    out: &mut Vec<u8>,
+    name: HeaderName,
+    line: &[u8],
+    name_len: usize,
+    value_start: usize,
+) -> Field {
     let start = out.len();
-    out.extend_from_slice(f.line.as_bytes());
+    out.extend_from_slice(line);
     let end = out.len();
     out.extend_from_slice(b"\r\n");
     Field {
-        name: f.name,
-        name_span: Span::new(start, start + f.name_len),
-        value: Span::new(start + f.value_start.min(f.line.len()), end),
+        name,
+        name_span: Span::new(start, start + name_len),
+        value: Span::new(start + value_start.min(line.len()), end),
         line: Span::new(start, end),
     }
 }
@@ -389,7 +532,8 @@ pub fn response(req: &Message, status: u16, reason: &str) -> MessageBuilder {
         if COPIED_TO_RESPONSE.contains(&f.name)
             || (status == 100 && f.name == HeaderName::Timestamp)
         {
-            b.fields.push(OutField::copy(req, f));
+            let field = b.copy_field(req, f);
+            b.fields.push(field);
         }
     }
     b
@@ -460,24 +604,23 @@ pub fn ack_for_non_2xx(invite: &Message, response: &Message) -> Message {
     let uri = invite.request_uri_str().unwrap_or_default();
     let mut b = MessageBuilder::request(Method::Ack, uri);
     if let Some(via) = invite.top_via_text() {
-        b.fields.push(OutField::new(HeaderName::Via, "Via", via));
+        let field = b.new_field(HeaderName::Via, "Via", via);
+        b.fields.push(field);
     }
     copy_into(&mut b, invite, HeaderName::MaxForwards);
     copy_into(&mut b, invite, HeaderName::From);
     copy_into(&mut b, response, HeaderName::To);
     copy_into(&mut b, invite, HeaderName::CallId);
     let seq = invite.cseq().map_or(0, |c| c.seq);
-    b.fields.push(OutField::new(
-        HeaderName::CSeq,
-        "CSeq",
-        &format!("{seq} ACK"),
-    ));
+    let field = b.new_field(HeaderName::CSeq, "CSeq", &format!("{seq} ACK"));
+    b.fields.push(field);
     for f in invite
         .raw_fields()
         .iter()
         .filter(|f| f.name == HeaderName::Route)
     {
-        b.fields.push(OutField::copy(invite, f));
+        let field = b.copy_field(invite, f);
+        b.fields.push(field);
     }
     b.build()
 }
@@ -488,31 +631,31 @@ pub fn cancel(request: &Message) -> Message {
     let uri = request.request_uri_str().unwrap_or_default();
     let mut b = MessageBuilder::request(Method::Cancel, uri);
     if let Some(via) = request.top_via_text() {
-        b.fields.push(OutField::new(HeaderName::Via, "Via", via));
+        let field = b.new_field(HeaderName::Via, "Via", via);
+        b.fields.push(field);
     }
     copy_into(&mut b, request, HeaderName::MaxForwards);
     copy_into(&mut b, request, HeaderName::From);
     copy_into(&mut b, request, HeaderName::To);
     copy_into(&mut b, request, HeaderName::CallId);
     let seq = request.cseq().map_or(0, |c| c.seq);
-    b.fields.push(OutField::new(
-        HeaderName::CSeq,
-        "CSeq",
-        &format!("{seq} CANCEL"),
-    ));
+    let field = b.new_field(HeaderName::CSeq, "CSeq", &format!("{seq} CANCEL"));
+    b.fields.push(field);
     for f in request
         .raw_fields()
         .iter()
         .filter(|f| f.name == HeaderName::Route)
     {
-        b.fields.push(OutField::copy(request, f));
+        let field = b.copy_field(request, f);
+        b.fields.push(field);
     }
     b.build()
 }
 
 fn copy_into(b: &mut MessageBuilder, from: &Message, name: HeaderName) {
     if let Some(f) = from.raw_fields().iter().find(|f| f.name == name) {
-        b.fields.push(OutField::copy(from, f));
+        let field = b.copy_field(from, f);
+        b.fields.push(field);
     }
 }
 

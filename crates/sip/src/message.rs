@@ -683,7 +683,7 @@ fn lf_mask(block: &[u8]) -> u32 {
 /// dialog matching: header parameters follow the last `>` of a name-addr (or
 /// the first `;` of an addr-spec), so they are found without reading the
 /// display name; anything unusual falls back to the full parser.
-fn tag_of(value: &str) -> Option<&str> {
+pub(crate) fn tag_of(value: &str) -> Option<&str> {
     let params = match memchr::memrchr(b'>', value.as_bytes()) {
         Some(gt) => {
             let rest = text::trim_lws(&value[gt + 1..]);
