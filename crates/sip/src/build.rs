@@ -539,6 +539,52 @@ pub fn response(req: &Message, status: u16, reason: &str) -> MessageBuilder {
     b
 }
 
+/// The request as the receiving transport must hand it on (RFC 3261
+/// §18.2.1, RFC 3581 §4): its top Via gets `received` with the packet's
+/// source address when that differs from the sent-by host (or when rport is
+/// asked for), and `rport` with the source port when the client asked for it
+/// (`;rport` without a value). Responses built from the result then go back
+/// to where the request really came from, through NATs. A request that needs
+/// neither comes back unchanged, bytes and all.
+pub fn stamp_received(req: &Message, source: std::net::SocketAddr) -> Message {
+    let Some(via) = req.top_via() else {
+        return req.clone();
+    };
+    let wants_rport = via.rport() == Some(None);
+    let host = via.host().trim_start_matches('[').trim_end_matches(']');
+    let same_host = host.parse::<std::net::IpAddr>() == Ok(source.ip());
+    if same_host && !wants_rport {
+        return req.clone();
+    }
+    let Some(top) = req.top_via_text() else {
+        return req.clone();
+    };
+    // The Via up to its parameters, then every parameter but the two we set.
+    let head_len = top.len() - via.raw_params().len();
+    let mut value = top[..head_len].trim_end_matches(';').to_owned();
+    for p in via.params().flatten() {
+        if p.name.eq_ignore_ascii_case("received") || p.name.eq_ignore_ascii_case("rport") {
+            continue;
+        }
+        value.push(';');
+        value.push_str(p.name);
+        if let Some(v) = p.value {
+            value.push('=');
+            value.push_str(v);
+        }
+    }
+    value.push_str(";received=");
+    value.push_str(&source.ip().to_string());
+    if wants_rport {
+        value.push_str(";rport=");
+        value.push_str(&source.port().to_string());
+    }
+    MessageBuilder::edit(req)
+        .remove_first_value(HeaderName::Via)
+        .prepend(HeaderName::Via, &value)
+        .build()
+}
+
 /// The reason phrase RFC 3261 (and its extensions) gives a status code.
 pub fn default_reason(status: u16) -> &'static str {
     match status {
@@ -751,6 +797,33 @@ Content-Length: 0\r\n\r\n";
             .remove_first_value(HeaderName::Via)
             .build();
         assert_eq!(out.count(HeaderName::Via), 0);
+    }
+
+    #[test]
+    fn received_and_rport_are_stamped_on_the_top_via() {
+        let req = Message::parse_datagram(Bytes::from_static(
+            b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;rport, SIP/2.0/UDP p;branch=z9hG4bK0\r\nCSeq: 1 OPTIONS\r\n\r\n",
+        ))
+        .unwrap();
+        let stamped = stamp_received(&req, "203.0.113.7:40123".parse().unwrap());
+        let via = stamped.top_via().unwrap();
+        assert_eq!(via.branch(), Some("z9hG4bK1"));
+        assert_eq!(via.received(), Some("203.0.113.7"));
+        assert_eq!(via.rport(), Some(Some(40123)));
+        assert_eq!(stamped.values(HeaderName::Via).count(), 2);
+        let ok = response(&stamped, 200, "OK").to_tag("t").build();
+        assert_eq!(ok.top_via().unwrap().rport(), Some(Some(40123)));
+    }
+
+    #[test]
+    fn a_via_from_its_own_source_without_rport_is_left_alone() {
+        let bytes = b"OPTIONS sip:x SIP/2.0\r\nv: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        let req = Message::parse_datagram(Bytes::from_static(bytes)).unwrap();
+        let same = stamp_received(&req, "192.0.2.1:5060".parse().unwrap());
+        assert_eq!(same.as_bytes(), bytes);
+        let other = stamp_received(&req, "192.0.2.9:5060".parse().unwrap());
+        assert_eq!(other.top_via().unwrap().received(), Some("192.0.2.9"));
+        assert_eq!(other.top_via().unwrap().rport(), None);
     }
 
     #[test]

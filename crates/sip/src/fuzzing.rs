@@ -61,6 +61,8 @@ fn parse_as(data: &[u8], framing: Framing) {
     assert_eq!(reparsed.body(), msg.body());
 
     if msg.is_request() {
+        let stamped = crate::build::stamp_received(&msg, ([192, 0, 2, 7], 5070).into());
+        Message::parse_datagram(stamped.bytes()).expect("a stamped request must parse");
         if let Err(rejection) = validate_request(&msg, &Policy::default()) {
             if let Some(response) = rejection.response(&msg, "fuzz") {
                 let back =

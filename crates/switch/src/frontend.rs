@@ -9,6 +9,8 @@
 //! transactions to match them with. The registrar, transactions and calls
 //! plug in here as they arrive.
 
+use std::net::SocketAddr;
+
 use sip::build;
 use sip::validate::{validate_request, Policy};
 use sip::{HeaderName, Message, Method};
@@ -50,9 +52,10 @@ impl Frontend {
         &self.policy
     }
 
-    /// The answer to one message, if it gets one. Pure: no IO, no panics on
-    /// any input.
-    pub fn answer(&self, msg: &Message) -> Option<Message> {
+    /// The answer to one message received from `remote`, if it gets one.
+    /// Pure: no IO, no panics on any input. The answer's top Via carries
+    /// `received`/`rport` (RFC 3581), so it finds its way back through NAT.
+    pub fn answer(&self, msg: &Message, remote: SocketAddr) -> Option<Message> {
         if !msg.is_request() {
             debug!(
                 status = msg.status(),
@@ -61,7 +64,11 @@ impl Frontend {
             );
             return None;
         }
-        if let Err(rejection) = validate_request(msg, &self.policy) {
+        // Validated as received; answered from the request as the transport
+        // hands it on (with its source stamped in the top Via).
+        let validated = validate_request(msg, &self.policy);
+        let msg = &build::stamp_received(msg, remote);
+        if let Err(rejection) = validated {
             debug!(
                 method = msg.method().map(Method::as_str),
                 status = rejection.status,
@@ -90,22 +97,23 @@ impl Frontend {
 
     /// `200 OK` to an OPTIONS (RFC 3261 §11.2): what the exchange accepts.
     fn capabilities(&self, options: &Message) -> Message {
-        build::response(options, 200, "OK")
+        let ok = build::response(options, 200, "OK")
             .to_tag(&new_tag())
             .header(HeaderName::Allow, &self.policy.allow_header())
             .header(HeaderName::Accept, "application/sdp")
-            .header(
-                HeaderName::Supported,
-                &self.policy.supported_extensions.join(", "),
-            )
-            .header(HeaderName::Server, SERVER)
-            .build()
+            .header(HeaderName::Server, SERVER);
+        let supported = self.policy.supported_extensions.join(", ");
+        if supported.is_empty() {
+            ok.build()
+        } else {
+            ok.header(HeaderName::Supported, &supported).build()
+        }
     }
 
     /// Answers messages from every transport until all transports are gone.
     pub async fn serve(self, mut inbound: mpsc::Receiver<Inbound>) {
         while let Some(Inbound { message, source }) = inbound.recv().await {
-            let Some(answer) = self.answer(&message) else {
+            let Some(answer) = self.answer(&message, source.remote) else {
                 continue;
             };
             debug!(%source, status = answer.status(), "answering");
@@ -140,14 +148,19 @@ mod tests {
         Message::parse_datagram(Bytes::from(raw)).unwrap()
     }
 
+    fn peer() -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, 4], 5060))
+    }
+
     #[test]
     fn options_is_answered_with_the_capabilities_of_the_exchange() {
-        let ok = Frontend::new().answer(&request("OPTIONS")).unwrap();
+        let ok = Frontend::new().answer(&request("OPTIONS"), peer()).unwrap();
         assert_eq!(ok.status(), Some(200));
         assert_eq!(ok.header(HeaderName::Allow), Some("OPTIONS, ACK"));
         assert_eq!(ok.header(HeaderName::Accept), Some("application/sdp"));
         assert_eq!(ok.header(HeaderName::Server), Some(SERVER));
-        assert!(ok.header(HeaderName::Supported).is_some());
+        // Nothing is supported yet, so no empty Supported header.
+        assert_eq!(ok.header(HeaderName::Supported), None);
         assert_eq!(ok.call_id(), Some("a84b4c76e66710"));
         assert_eq!(ok.to_tag().map(str::len), Some(16));
         // It parses back: what goes on the wire is a valid response.
@@ -158,15 +171,15 @@ mod tests {
     #[test]
     fn every_answer_gets_its_own_to_tag() {
         let frontend = Frontend::new();
-        let a = frontend.answer(&request("OPTIONS")).unwrap();
-        let b = frontend.answer(&request("OPTIONS")).unwrap();
+        let a = frontend.answer(&request("OPTIONS"), peer()).unwrap();
+        let b = frontend.answer(&request("OPTIONS"), peer()).unwrap();
         assert_ne!(a.to_tag(), b.to_tag());
     }
 
     #[test]
     fn methods_not_served_yet_get_405_with_allow() {
         for method in ["INVITE", "REGISTER", "BYE", "SUBSCRIBE"] {
-            let refusal = Frontend::new().answer(&request(method)).unwrap();
+            let refusal = Frontend::new().answer(&request(method), peer()).unwrap();
             assert_eq!(refusal.status(), Some(405), "{method}");
             assert_eq!(refusal.header(HeaderName::Allow), Some("OPTIONS, ACK"));
         }
@@ -174,15 +187,17 @@ mod tests {
 
     #[test]
     fn unknown_methods_get_501() {
-        let refusal = Frontend::new().answer(&request("FROBNICATE")).unwrap();
+        let refusal = Frontend::new()
+            .answer(&request("FROBNICATE"), peer())
+            .unwrap();
         assert_eq!(refusal.status(), Some(501));
     }
 
     #[test]
     fn ack_and_responses_are_absorbed() {
         let frontend = Frontend::new();
-        assert!(frontend.answer(&request("ACK")).is_none());
+        assert!(frontend.answer(&request("ACK"), peer()).is_none());
         let response = build::response(&request("OPTIONS"), 200, "OK").build();
-        assert!(frontend.answer(&response).is_none());
+        assert!(frontend.answer(&response, peer()).is_none());
     }
 }

@@ -40,7 +40,7 @@ fn torture_messages() -> Vec<(String, Vec<u8>)> {
 /// (status, Call-ID) of the answer the exchange owes for a datagram.
 fn owed_over_udp(frontend: &Frontend, bytes: &[u8]) -> Option<(u16, Option<String>)> {
     let request = Message::parse_datagram(Bytes::copy_from_slice(bytes)).ok()?;
-    let answer = frontend.answer(&request)?;
+    let answer = frontend.answer(&request, SENDER)?;
     Some((answer.status()?, answer.call_id().map(str::to_owned)))
 }
 
@@ -54,7 +54,7 @@ fn owed_over_tcp(frontend: &Frontend, bytes: &[u8]) -> (Vec<u16>, bool) {
             Frame::Message(n) => {
                 let frame = Bytes::copy_from_slice(&rest[..n]);
                 if let Ok(request) = Message::parse(frame, Framing::Stream) {
-                    owed.extend(frontend.answer(&request).and_then(|a| a.status()));
+                    owed.extend(frontend.answer(&request, SENDER).and_then(|a| a.status()));
                 }
                 rest = &rest[n..];
             }
@@ -79,6 +79,11 @@ async fn watch(addr: &str) -> Option<UdpSocket> {
         }
     }
 }
+
+/// Where the front end believes a request came from, in the expectations
+/// (the statuses do not depend on it).
+const SENDER: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
 
 #[tokio::test]
 async fn every_torture_message_over_udp_is_answered_to_its_sender_or_not_at_all() {

@@ -25,14 +25,14 @@ async fn options_over_udp_gets_200_echoing_the_transaction_and_a_to_tag() {
     assert_eq!(ok.status(), Some(200));
     assert_eq!(ok.reason(), Some("OK"));
     let sent = sip::Message::parse_datagram(options.into()).unwrap();
-    for name in [
-        HeaderName::Via,
-        HeaderName::From,
-        HeaderName::CallId,
-        HeaderName::CSeq,
-    ] {
+    for name in [HeaderName::From, HeaderName::CallId, HeaderName::CSeq] {
         assert_eq!(ok.header(name), sent.header(name), "{name} is echoed");
     }
+    // The Via is echoed, with the source stamped in it (RFC 3581).
+    let (ours, theirs) = (ok.top_via().unwrap(), sent.top_via().unwrap());
+    assert_eq!(ours.branch(), theirs.branch());
+    assert_eq!(ours.sent_by(), theirs.sent_by());
+    assert!(ours.rport().flatten().is_some());
     assert_eq!(ok.from_tag(), Some("a73kszlfl"));
     assert_eq!(
         ok.to().unwrap().uri_str(),
@@ -43,7 +43,11 @@ async fn options_over_udp_gets_200_echoing_the_transaction_and_a_to_tag() {
     assert!(tag.len() >= 8, "a To tag with enough randomness: {tag}");
     assert!(header(&ok, HeaderName::Allow).contains("OPTIONS"));
     assert_eq!(header(&ok, HeaderName::Accept), "application/sdp");
-    assert!(ok.header(HeaderName::Supported).is_some());
+    assert_eq!(
+        ok.header(HeaderName::Supported),
+        None,
+        "nothing to support yet"
+    );
     assert_eq!(
         header(&ok, HeaderName::Server),
         concat!("Callex/", env!("CARGO_PKG_VERSION"))
@@ -63,14 +67,14 @@ async fn options_over_tcp_gets_200_on_the_same_connection() {
     let ok = peer.next_message().await.expect("an answer");
     assert_eq!(ok.status(), Some(200));
     let sent = sip::Message::parse_datagram(options.into()).unwrap();
-    for name in [
-        HeaderName::Via,
-        HeaderName::From,
-        HeaderName::CallId,
-        HeaderName::CSeq,
-    ] {
+    for name in [HeaderName::From, HeaderName::CallId, HeaderName::CSeq] {
         assert_eq!(ok.header(name), sent.header(name), "{name} is echoed");
     }
+    // The Via is echoed, with the source stamped in it (RFC 3581).
+    let (ours, theirs) = (ok.top_via().unwrap(), sent.top_via().unwrap());
+    assert_eq!(ours.branch(), theirs.branch());
+    assert_eq!(ours.sent_by(), theirs.sent_by());
+    assert!(ours.rport().flatten().is_some());
     assert!(ok.to_tag().is_some());
     assert!(header(&ok, HeaderName::Allow).contains("OPTIONS"));
     exchange.service.stop().await;
@@ -178,7 +182,13 @@ async fn udp_answers_go_to_the_packet_source_not_the_via() {
         .send_to(options.as_bytes(), exchange.udp)
         .await
         .unwrap();
-    assert_eq!(recv_message(&sender).await.status(), Some(200));
+    let answer = recv_message(&sender).await;
+    assert_eq!(answer.status(), Some(200));
+    // RFC 3581: the answer says where the request really came from.
+    let source = sender.local_addr().unwrap();
+    let via = answer.top_via().expect("a Via");
+    assert_eq!(via.rport(), Some(Some(source.port())));
+    assert_eq!(via.received(), Some(source.ip().to_string().as_str()));
     // And without rport, still the source (the node is behind no NAT it
     // could know of, and a Via host is never trusted as a destination).
     let no_rport = options.replace(";rport", "");
