@@ -25,14 +25,7 @@ async fn options_over_udp_gets_200_echoing_the_transaction_and_a_to_tag() {
     assert_eq!(ok.status(), Some(200));
     assert_eq!(ok.reason(), Some("OK"));
     let sent = sip::Message::parse_datagram(options.into()).unwrap();
-    for name in [HeaderName::From, HeaderName::CallId, HeaderName::CSeq] {
-        assert_eq!(ok.header(name), sent.header(name), "{name} is echoed");
-    }
-    // The Via is echoed, with the source stamped in it (RFC 3581).
-    let (ours, theirs) = (ok.top_via().unwrap(), sent.top_via().unwrap());
-    assert_eq!(ours.branch(), theirs.branch());
-    assert_eq!(ours.sent_by(), theirs.sent_by());
-    assert!(ours.rport().flatten().is_some());
+    assert_echoes_the_transaction(&ok, &sent);
     assert_eq!(ok.from_tag(), Some("a73kszlfl"));
     assert_eq!(
         ok.to().unwrap().uri_str(),
@@ -56,6 +49,18 @@ async fn options_over_udp_gets_200_echoing_the_transaction_and_a_to_tag() {
     exchange.service.stop().await;
 }
 
+/// RFC 3261 §8.2.6.2: From, Call-ID and CSeq as sent; the Via as sent, with
+/// the source stamped in it (RFC 3581).
+fn assert_echoes_the_transaction(answer: &sip::Message, sent: &sip::Message) {
+    for name in [HeaderName::From, HeaderName::CallId, HeaderName::CSeq] {
+        assert_eq!(answer.header(name), sent.header(name), "{name} is echoed");
+    }
+    let (ours, theirs) = (answer.top_via().unwrap(), sent.top_via().unwrap());
+    assert_eq!(ours.branch(), theirs.branch());
+    assert_eq!(ours.sent_by(), theirs.sent_by());
+    assert!(ours.rport().flatten().is_some());
+}
+
 #[tokio::test]
 async fn options_over_tcp_gets_200_on_the_same_connection() {
     let exchange = start().await;
@@ -67,14 +72,7 @@ async fn options_over_tcp_gets_200_on_the_same_connection() {
     let ok = peer.next_message().await.expect("an answer");
     assert_eq!(ok.status(), Some(200));
     let sent = sip::Message::parse_datagram(options.into()).unwrap();
-    for name in [HeaderName::From, HeaderName::CallId, HeaderName::CSeq] {
-        assert_eq!(ok.header(name), sent.header(name), "{name} is echoed");
-    }
-    // The Via is echoed, with the source stamped in it (RFC 3581).
-    let (ours, theirs) = (ok.top_via().unwrap(), sent.top_via().unwrap());
-    assert_eq!(ours.branch(), theirs.branch());
-    assert_eq!(ours.sent_by(), theirs.sent_by());
-    assert!(ours.rport().flatten().is_some());
+    assert_echoes_the_transaction(&ok, &sent);
     assert!(ok.to_tag().is_some());
     assert!(header(&ok, HeaderName::Allow).contains("OPTIONS"));
     exchange.service.stop().await;
