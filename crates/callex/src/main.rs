@@ -1,8 +1,9 @@
 //! # callex — the Callex binary
 //!
 //! One binary runs the whole exchange (SPEC §9): `callex serve` starts the
-//! SIP service over UDP and TCP. The HTTP API, the portal, the DNS directory
-//! and the store join it in later releases. This crate is only the command
+//! SIP service over UDP and TCP with its state in the store (SQLite in the
+//! data directory, or PostgreSQL). The HTTP API, the portal and the DNS
+//! directory join it in later releases. This crate is only the command
 //! line, configuration and wiring; the rules live in the library crates.
 //!
 //! ```text
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use store::Store;
 use switch::{SipConfig, SipService, TcpLimits};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
@@ -69,9 +71,8 @@ struct ServeArgs {
     )]
     sip_listen: Vec<SocketAddr>,
 
-    /// Directory for Callex's data, created if missing. The store that
-    /// fills it (an embedded SQLite file) comes in a later release; for now
-    /// only the directory is made.
+    /// Directory for Callex's data, created if missing: the embedded SQLite
+    /// store (`callex.db`) lives here unless --database says otherwise.
     #[arg(
         long,
         value_name = "DIR",
@@ -79,6 +80,12 @@ struct ServeArgs {
         default_value = "./callex-data"
     )]
     data_dir: PathBuf,
+
+    /// Where the exchange keeps its state: `postgres://user@host/db` for
+    /// PostgreSQL (several nodes sharing one database), `sqlite:FILE`, or
+    /// nothing for SQLite in the data directory.
+    #[arg(long, value_name = "URL", env = "CALLEX_DATABASE")]
+    database: Option<String>,
 
     /// Close a SIP TCP connection after this many seconds without a complete
     /// message or keep-alive.
@@ -147,12 +154,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..SipConfig::default()
     };
-    let service = SipService::start(config)
+    let target = match &args.database {
+        Some(url) => url.clone(),
+        None => args.data_dir.to_string_lossy().into_owned(),
+    };
+    let store = Store::open(&target)
+        .await
+        .with_context(|| "cannot open the store — check --database or --data-dir".to_string())?;
+    let service = SipService::start(config, store)
         .await
         .map_err(|e| anyhow::anyhow!("{e} — choose another with --sip-listen"))?;
 
     announce(&format!("callex {} started", env!("CARGO_PKG_VERSION")));
     announce(&format!("data directory: {}", args.data_dir.display()));
+    announce(&format!("store: {}", service.store().engine()));
     for socket in service.listening() {
         announce(&format!("listening: {socket}"));
     }
@@ -164,7 +179,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let signal = stop.wait().await;
     info!(signal, "stopping: no longer accepting SIP");
+    let store = service.store().clone();
     service.stop().await;
+    store.close().await;
     info!("stopped");
     Ok(())
 }

@@ -13,11 +13,13 @@
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = store::Store::open(dir.path().to_str().unwrap()).await.unwrap();
 //! let config = switch::SipConfig {
 //!     listen: vec!["127.0.0.1:0".parse().unwrap()],
 //!     ..switch::SipConfig::default()
 //! };
-//! let service = switch::SipService::start(config).await.expect("a free port");
+//! let service = switch::SipService::start(config, store).await.expect("a free port");
 //! for socket in service.listening() {
 //!     println!("{socket}"); // "SIP over UDP on 127.0.0.1:40123", then TCP
 //! }
@@ -31,6 +33,7 @@ pub mod transport;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use store::Store;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -69,19 +72,30 @@ impl Default for SipConfig {
 pub struct SipService {
     listening: Vec<Listening>,
     tasks: JoinSet<()>,
+    store: Store,
 }
 
 impl SipService {
-    /// Binds every listen address and starts serving. Fails, having started
-    /// nothing, if any address cannot be bound.
-    pub async fn start(config: SipConfig) -> Result<SipService, BindError> {
+    /// Binds every listen address and starts serving, with `store` as the
+    /// exchange's memory (members, credentials, bindings, calls). Fails,
+    /// having started nothing, if any address cannot be bound.
+    pub async fn start(config: SipConfig, store: Store) -> Result<SipService, BindError> {
         let bound = transport::Bound::bind(&config.listen).await?;
         let listening = bound.listening();
         let (inbound, received) = mpsc::channel(config.inbound_queue.max(1));
         let mut tasks = JoinSet::new();
         tasks.spawn(Frontend::new().serve(received));
         bound.serve(&mut tasks, &inbound, &config.tcp);
-        Ok(SipService { listening, tasks })
+        Ok(SipService {
+            listening,
+            tasks,
+            store,
+        })
+    }
+
+    /// The store the exchange keeps its state in.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The sockets served, in the order of the listen addresses: each

@@ -24,6 +24,8 @@ pub const SILENCE: Duration = Duration::from_millis(300);
 
 pub struct Exchange {
     pub service: SipService,
+    /// Keeps the exchange's SQLite store alive for the test.
+    pub data_dir: tempfile::TempDir,
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
 }
@@ -38,11 +40,22 @@ pub async fn start_with(tcp: TcpLimits) -> Exchange {
         tcp,
         ..SipConfig::default()
     };
-    let service = SipService::start(config).await.expect("bind 127.0.0.1:0");
+    let data_dir = tempfile::tempdir().expect("a temporary data directory");
+    let store = store::Store::open(data_dir.path().to_str().expect("a UTF-8 path"))
+        .await
+        .expect("a store in the temporary directory");
+    let service = SipService::start(config, store)
+        .await
+        .expect("bind 127.0.0.1:0");
     let udp = service.local_addr(Transport::Udp).expect("a UDP socket");
     let tcp = service.local_addr(Transport::Tcp).expect("a TCP socket");
     assert_eq!(udp.port(), tcp.port(), "one port for both transports");
-    Exchange { service, udp, tcp }
+    Exchange {
+        service,
+        data_dir,
+        udp,
+        tcp,
+    }
 }
 
 /// A request as a UA at `via` would send it, with its own branch and
