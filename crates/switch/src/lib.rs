@@ -45,6 +45,11 @@ pub use transport::{
 /// The standard SIP port (RFC 3261 §19.1.2).
 pub const SIP_PORT: u16 = 5060;
 
+/// The digest realm members' SIP credentials belong to unless configured
+/// otherwise. HA1s are computed over it, so changing it invalidates every
+/// stored SIP password.
+pub const DEFAULT_REALM: &str = "callex";
+
 /// What the SIP service listens on and how much it lets peers cost.
 #[derive(Debug, Clone)]
 pub struct SipConfig {
@@ -55,6 +60,8 @@ pub struct SipConfig {
     /// Messages received and not yet handled; over UDP more are dropped,
     /// over TCP the connection waits.
     pub inbound_queue: usize,
+    /// The digest realm of members' SIP credentials.
+    pub realm: String,
 }
 
 impl Default for SipConfig {
@@ -63,6 +70,7 @@ impl Default for SipConfig {
             listen: vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, SIP_PORT))],
             tcp: TcpLimits::default(),
             inbound_queue: 4096,
+            realm: DEFAULT_REALM.to_owned(),
         }
     }
 }
