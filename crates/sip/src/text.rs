@@ -257,10 +257,7 @@ impl<'a> ParamIter<'a> {
     /// validate.
     pub fn find(mut self, name: &str) -> Option<Option<&'a str>> {
         while let Some(item) = self.next_item() {
-            let Ok(item) = item else {
-                return None;
-            };
-            let (n, v) = split_param(item);
+            let (n, v) = split_param(item.ok()?);
             if n.eq_ignore_ascii_case(name) {
                 return Some(v);
             }
@@ -308,10 +305,17 @@ impl<'a> ParamIter<'a> {
 }
 
 fn split_param(item: &str) -> (&str, Option<&str>) {
-    match item.find('=') {
-        Some(at) => (trim_lws(&item[..at]), Some(trim_lws(&item[at + 1..]))),
-        None => (trim_lws(item), None),
+    // The first '=' outside quoted strings separates name and value.
+    let b = item.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => i += quoted_len(&b[i..]).unwrap_or(b.len() - i),
+            b'=' => return (trim_lws(&item[..i]), Some(trim_lws(&item[i + 1..]))),
+            _ => i += 1,
+        }
     }
+    (trim_lws(item), None)
 }
 
 impl<'a> Iterator for ParamIter<'a> {
@@ -381,6 +385,17 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_reads_branch_tag_and_flags() {
+        let p = "branch=z9hG4bK1 ; rport;received=10.0.0.1;x=\"a;b\";TAG = t1";
+        assert_eq!(params(p).find("branch"), Some(Some("z9hG4bK1")));
+        assert_eq!(params(p).find("rport"), Some(None));
+        assert_eq!(params(p).find("tag"), Some(Some("t1")));
+        assert_eq!(params(p).find("x"), Some(Some("\"a;b\"")));
+        assert_eq!(params(p).find("b\""), None);
+        assert_eq!(params(p).find("missing"), None);
+    }
 
     #[test]
     fn list_split_respects_quotes_and_angles() {
