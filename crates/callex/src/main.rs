@@ -1,26 +1,34 @@
 //! # callex — the Callex binary
 //!
 //! One binary runs the whole exchange (SPEC §9): `callex serve` starts the
-//! SIP service over UDP and TCP with its state in the store (SQLite in the
-//! data directory, or PostgreSQL). The HTTP API, the portal and the DNS
-//! directory join it in later releases. This crate is only the command
-//! line, configuration and wiring; the rules live in the library crates.
+//! SIP service over UDP and TCP and the HTTP API, with their state in the
+//! store (SQLite in the data directory, or PostgreSQL). The operator's
+//! commands (`member`, `number`, `token`) work on the same store. The
+//! portal and the DNS directory join them in later releases. This crate is
+//! only the command line, configuration and wiring; the rules live in the
+//! library crates.
 //!
 //! ```text
 //! callex serve --sip-listen 0.0.0.0:5060 --data-dir /var/lib/callex
+//! callex member add --name "Alice Kim" --country KR
+//! callex number grant 02-6200-6200-082 --member 1
 //! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+
+mod config;
+mod operate;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use store::Store;
+use config::Config;
+use store::prelude::*;
 use switch::{SipConfig, SipService, TcpLimits};
 use tracing::info;
 use tracing_subscriber::EnvFilter;
+use web::HttpService;
 
 #[derive(Debug, Parser)]
 #[command(name = "callex", version, about = "Callex: a VoIP call exchange")]
@@ -54,32 +62,35 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the exchange: SIP over UDP and TCP on every listen address.
+    /// Run the exchange: SIP over UDP and TCP on every listen address, and
+    /// the HTTP API.
     Serve(ServeArgs),
+    /// Members: add one, list them.
+    #[command(subcommand)]
+    Member(operate::MemberCommand),
+    /// Numbers: grant one to a member, reset its SIP password.
+    #[command(subcommand)]
+    Number(operate::NumberCommand),
+    /// Operator API tokens.
+    #[command(subcommand)]
+    Token(operate::TokenCommand),
 }
 
+/// Where the store is, for every command. Each setting also comes from its
+/// environment variable or the configuration file; a flag wins over the
+/// environment, which wins over the file.
 #[derive(Debug, Args)]
-struct ServeArgs {
-    /// Address to serve SIP on, over both UDP and TCP. Repeat the flag (or
-    /// separate with commas) for more; port 0 picks a free port.
-    #[arg(
-        long = "sip-listen",
-        value_name = "ADDR",
-        env = "CALLEX_SIP_LISTEN",
-        value_delimiter = ',',
-        default_value = "0.0.0.0:5060"
-    )]
-    sip_listen: Vec<SocketAddr>,
+pub struct StoreArgs {
+    /// TOML file with any of these settings, named as the flags with `_`
+    /// for `-` (`data_dir = "/var/lib/callex"`).
+    #[arg(long, value_name = "FILE", env = "CALLEX_CONFIG")]
+    config: Option<PathBuf>,
 
     /// Directory for Callex's data, created if missing: the embedded SQLite
     /// store (`callex.db`) lives here unless --database says otherwise.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "CALLEX_DATA_DIR",
-        default_value = "./callex-data"
-    )]
-    data_dir: PathBuf,
+    /// [default: ./callex-data]
+    #[arg(long, value_name = "DIR", env = "CALLEX_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 
     /// Where the exchange keeps its state: `postgres://user@host/db` for
     /// PostgreSQL (several nodes sharing one database), `sqlite:FILE`, or
@@ -87,19 +98,90 @@ struct ServeArgs {
     #[arg(long, value_name = "URL", env = "CALLEX_DATABASE")]
     database: Option<String>,
 
+    /// The digest realm of members' SIP passwords. Changing it invalidates
+    /// every stored SIP password. [default: callex]
+    #[arg(long, value_name = "REALM", env = "CALLEX_REALM")]
+    realm: Option<String>,
+}
+
+impl StoreArgs {
+    /// The settings these flags give, over the file's, over the defaults.
+    pub fn resolve(self, flags: config::Layer) -> anyhow::Result<Config> {
+        let flags = config::Layer {
+            data_dir: self.data_dir,
+            database: self.database,
+            realm: self.realm,
+            ..flags
+        };
+        Config::resolve(flags, self.config.as_deref())
+    }
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+
+    /// Address to serve SIP on, over both UDP and TCP. Repeat the flag (or
+    /// separate with commas) for more; port 0 picks a free port.
+    /// [default: 0.0.0.0:5060]
+    #[arg(
+        long = "sip-listen",
+        value_name = "ADDR",
+        env = "CALLEX_SIP_LISTEN",
+        value_delimiter = ','
+    )]
+    sip_listen: Option<Vec<SocketAddr>>,
+
+    /// Address to serve the HTTP API on. [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR", env = "CALLEX_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
+
+    /// The operator API token (16 characters or more), installed at start
+    /// under the name "admin". Without it, the first start creates one and
+    /// prints it once.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CALLEX_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+
+    /// This node's name in call records, stable across restarts.
+    /// [default: the host name]
+    #[arg(long, value_name = "NAME", env = "CALLEX_NODE")]
+    node: Option<String>,
+
     /// Close a SIP TCP connection after this many seconds without a complete
-    /// message or keep-alive.
+    /// message or keep-alive. [default: 120]
     #[arg(
         long,
         value_name = "SECONDS",
-        default_value_t = 120,
+        env = "CALLEX_SIP_TCP_IDLE_TIMEOUT",
         value_parser = clap::value_parser!(u64).range(1..)
     )]
-    sip_tcp_idle_timeout: u64,
+    sip_tcp_idle_timeout: Option<u64>,
 
     /// Most SIP TCP connections open at once; more are closed on arrival.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    sip_tcp_max_connections: usize,
+    /// [default: 1024]
+    #[arg(long, value_name = "N", env = "CALLEX_SIP_TCP_MAX_CONNECTIONS")]
+    sip_tcp_max_connections: Option<usize>,
+}
+
+impl ServeArgs {
+    fn resolve(self) -> anyhow::Result<Config> {
+        let flags = config::Layer {
+            sip_listen: self.sip_listen,
+            http_listen: self.http_listen,
+            admin_token: self.admin_token,
+            node: self.node,
+            sip_tcp_idle_timeout: self.sip_tcp_idle_timeout,
+            sip_tcp_max_connections: self.sip_tcp_max_connections,
+            ..config::Layer::default()
+        };
+        self.store.resolve(flags)
+    }
 }
 
 #[tokio::main]
@@ -110,7 +192,13 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let outcome = match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => match args.resolve() {
+            Ok(config) => serve(config).await,
+            Err(e) => Err(e),
+        },
+        Command::Member(command) => command.run().await,
+        Command::Number(command) => command.run().await,
+        Command::Token(command) => command.run().await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,61 +222,109 @@ fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
     installed.map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(config: Config) -> anyhow::Result<()> {
     // Listen for the stop signals before announcing anything, so that a
     // supervisor that stops us right after start is heard.
     let stop = StopSignal::listen().context("cannot listen for stop signals")?;
 
-    std::fs::create_dir_all(&args.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {} — choose another with --data-dir",
-            args.data_dir.display()
-        )
-    })?;
-    let config = SipConfig {
-        listen: args.sip_listen,
+    let store = open_store(&config).await?;
+    install_operator_token(&store, config.admin_token.as_deref()).await?;
+    let sip_config = SipConfig {
+        listen: config.sip_listen.clone(),
         tcp: TcpLimits {
-            idle_timeout: Duration::from_secs(args.sip_tcp_idle_timeout),
-            max_connections: args.sip_tcp_max_connections,
+            idle_timeout: config.sip_tcp_idle_timeout,
+            max_connections: config.sip_tcp_max_connections,
             ..TcpLimits::default()
         },
+        realm: config.realm.clone(),
         ..SipConfig::default()
     };
-    let target = match &args.database {
-        Some(url) => url.clone(),
-        None => args.data_dir.to_string_lossy().into_owned(),
-    };
-    let store = Store::open(&target)
-        .await
-        .with_context(|| "cannot open the store — check --database or --data-dir".to_string())?;
-    let service = SipService::start(config, store)
+    let service = SipService::start(sip_config, store.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{e} — choose another with --sip-listen"))?;
+    let http = match HttpService::start(
+        config.http_listen,
+        web::AppState::new(store.clone(), &config.realm),
+    )
+    .await
+    {
+        Ok(http) => http,
+        Err(e) => {
+            service.stop().await;
+            store.close().await;
+            anyhow::bail!("{e} — choose another with --http-listen");
+        }
+    };
 
     announce(&format!("callex {} started", env!("CARGO_PKG_VERSION")));
-    announce(&format!("data directory: {}", args.data_dir.display()));
-    announce(&format!("store: {}", service.store().engine()));
+    announce(&format!("data directory: {}", config.data_dir.display()));
+    announce(&format!("store: {}", store.engine()));
+    announce(&format!("node: {}", config.node));
     for socket in service.listening() {
         announce(&format!("listening: {socket}"));
     }
+    announce(&format!("listening: HTTP on {}", http.local_addr()));
     info!(
-        data_dir = %args.data_dir.display(),
+        data_dir = %config.data_dir.display(),
         sockets = service.listening().len(),
-        "serving SIP"
+        http = %http.local_addr(),
+        "serving SIP and HTTP"
     );
 
     let signal = stop.wait().await;
-    info!(signal, "stopping: no longer accepting SIP");
-    let store = service.store().clone();
+    info!(signal, "stopping: no longer accepting SIP or HTTP");
+    http.stop().await;
     service.stop().await;
     store.close().await;
     info!("stopped");
     Ok(())
 }
 
+/// Opens the store the configuration names, creating the data directory
+/// for SQLite. Every command goes through here, so they all agree.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database.is_none() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {} — choose another with --data-dir",
+                config.data_dir.display()
+            )
+        })?;
+    }
+    Store::open(&config.store_target())
+        .await
+        .context("cannot open the store — check --database or --data-dir")
+}
+
+/// `--admin-token` replaces the "admin" token; without it, a store with no
+/// token at all gets one, shown this once.
+async fn install_operator_token(store: &Store, admin_token: Option<&str>) -> anyhow::Result<()> {
+    const NAME: &str = "admin";
+    if let Some(token) = admin_token {
+        store
+            .set_token(NAME, token)
+            .await
+            .context("cannot install --admin-token")?;
+        return Ok(());
+    }
+    if !store.tokens().await?.is_empty() {
+        return Ok(());
+    }
+    match store.create_token(NAME).await {
+        Ok(token) => announce(&format!(
+            "operator API token: {}, keep it: it is not shown again",
+            token.plaintext
+        )),
+        // Another node sharing the database created it first.
+        Err(StoreError::Conflict { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
 /// One line for the operator on standard output. A closed or full stdout
 /// (a supervisor that stopped reading) must not stop the exchange.
-fn announce(line: &str) {
+pub fn announce(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }

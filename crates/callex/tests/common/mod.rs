@@ -30,12 +30,17 @@ pub fn scratch_dir(label: &str) -> PathBuf {
 }
 
 /// `callex` with an environment that does not leak the developer's own
-/// settings into the test.
+/// settings into the test, and the HTTP API on a free port (tests run in
+/// parallel).
 pub fn callex() -> Command {
     let mut command = Command::new(CALLEX);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CALLEX_") {
+            command.env_remove(name);
+        }
+    }
     command
-        .env_remove("CALLEX_SIP_LISTEN")
-        .env_remove("CALLEX_DATA_DIR")
+        .env("CALLEX_HTTP_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "info");
     command
 }
@@ -45,6 +50,9 @@ pub struct Running {
     child: Child,
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
+    pub http: SocketAddr,
+    /// The operator token printed on a first start.
+    pub token: Option<String>,
     pub stdout: Vec<String>,
     stderr: Arc<Mutex<String>>,
 }
@@ -73,12 +81,14 @@ impl Running {
             child,
             udp: unspecified(),
             tcp: unspecified(),
+            http: unspecified(),
+            token: None,
             stdout: Vec::new(),
             stderr,
         };
         let deadline = Instant::now() + WITHIN;
-        let (mut udp, mut tcp) = (None, None);
-        while udp.is_none() || tcp.is_none() {
+        let (mut udp, mut tcp, mut http) = (None, None, None);
+        while udp.is_none() || tcp.is_none() || http.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = lines.recv_timeout(left) else {
                 panic!(
@@ -93,10 +103,17 @@ impl Running {
             if let Some(addr) = line.strip_prefix("listening: SIP over TCP on ") {
                 tcp = addr.parse().ok();
             }
+            if let Some(addr) = line.strip_prefix("listening: HTTP on ") {
+                http = addr.parse().ok();
+            }
+            if let Some(rest) = line.strip_prefix("operator API token: ") {
+                running.token = rest.split(',').next().map(str::to_owned);
+            }
             running.stdout.push(line);
         }
         running.udp = udp.expect("UDP address");
         running.tcp = tcp.expect("TCP address");
+        running.http = http.expect("HTTP address");
         running
     }
 

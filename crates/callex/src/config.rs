@@ -1,0 +1,278 @@
+//! Callex's settings, from four places in order of precedence: command-line
+//! flags, `CALLEX_*` environment variables (clap reads both), a TOML file
+//! (`--config FILE`), and the defaults here.
+//!
+//! The file takes the same names as the flags, with `_` for `-`:
+//!
+//! ```toml
+//! sip_listen = ["0.0.0.0:5060"]
+//! http_listen = "127.0.0.1:8080"
+//! data_dir = "/var/lib/callex"
+//! # database = "postgres://callex@db/callex"
+//! realm = "callex"
+//! node = "exchange-1"
+//! sip_tcp_idle_timeout = 120
+//! sip_tcp_max_connections = 1024
+//! ```
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+pub const DEFAULT_HTTP_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+pub const DEFAULT_DATA_DIR: &str = "./callex-data";
+const DEFAULT_TCP_IDLE_TIMEOUT_SECS: u64 = 120;
+const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+
+/// The settings one source gives; `None` where it says nothing.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub sip_listen: Option<Vec<SocketAddr>>,
+    pub http_listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
+    pub realm: Option<String>,
+    pub admin_token: Option<String>,
+    pub node: Option<String>,
+    pub sip_tcp_idle_timeout: Option<u64>,
+    pub sip_tcp_max_connections: Option<usize>,
+}
+
+impl Layer {
+    /// Reads a TOML file; a syntax error or an unknown key names its line.
+    pub fn from_file(path: &Path) -> anyhow::Result<Layer> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        Layer::from_toml(&text)
+            .with_context(|| format!("configuration file {} is not valid", path.display()))
+    }
+
+    fn from_toml(text: &str) -> anyhow::Result<Layer> {
+        // toml's message already says "at line N, column M" and quotes the
+        // line; trimmed, it fits one error chain.
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+    }
+
+    /// Every setting of `self`, and those of `below` where `self` has none.
+    pub fn over(self, below: Layer) -> Layer {
+        Layer {
+            sip_listen: self.sip_listen.or(below.sip_listen),
+            http_listen: self.http_listen.or(below.http_listen),
+            data_dir: self.data_dir.or(below.data_dir),
+            database: self.database.or(below.database),
+            realm: self.realm.or(below.realm),
+            admin_token: self.admin_token.or(below.admin_token),
+            node: self.node.or(below.node),
+            sip_tcp_idle_timeout: self.sip_tcp_idle_timeout.or(below.sip_tcp_idle_timeout),
+            sip_tcp_max_connections: self
+                .sip_tcp_max_connections
+                .or(below.sip_tcp_max_connections),
+        }
+    }
+}
+
+/// Every setting, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub sip_listen: Vec<SocketAddr>,
+    pub http_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `None`: SQLite in the data directory.
+    pub database: Option<String>,
+    /// The digest realm of members' SIP credentials.
+    pub realm: String,
+    /// The operator API token to install at start.
+    pub admin_token: Option<String>,
+    /// This node's name in CDRs and bindings: stable across restarts.
+    pub node: String,
+    pub sip_tcp_idle_timeout: Duration,
+    pub sip_tcp_max_connections: usize,
+}
+
+impl Config {
+    /// `flags` (with the environment folded in by clap) over the file at
+    /// `file`, if any, over the defaults.
+    pub fn resolve(flags: Layer, file: Option<&Path>) -> anyhow::Result<Config> {
+        let layer = match file {
+            Some(path) => flags.over(Layer::from_file(path)?),
+            None => flags,
+        };
+        let config = Config {
+            sip_listen: layer
+                .sip_listen
+                .unwrap_or_else(|| switch::SipConfig::default().listen),
+            http_listen: layer.http_listen.unwrap_or(DEFAULT_HTTP_LISTEN),
+            data_dir: layer
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            database: layer.database.filter(|url| !url.is_empty()),
+            realm: layer
+                .realm
+                .unwrap_or_else(|| switch::DEFAULT_REALM.to_owned()),
+            admin_token: layer.admin_token.filter(|token| !token.is_empty()),
+            node: layer.node.unwrap_or_else(default_node),
+            sip_tcp_idle_timeout: Duration::from_secs(
+                layer
+                    .sip_tcp_idle_timeout
+                    .unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT_SECS),
+            ),
+            sip_tcp_max_connections: layer
+                .sip_tcp_max_connections
+                .unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.sip_listen.is_empty() {
+            bail!("sip_listen is empty: give at least one address to serve SIP on");
+        }
+        if self.sip_tcp_idle_timeout.is_zero() {
+            bail!("sip_tcp_idle_timeout is 0: give at least 1 second");
+        }
+        // The realm is quoted in every digest challenge.
+        if self.realm.is_empty()
+            || self.realm.len() > store::limits::REALM
+            || self
+                .realm
+                .chars()
+                .any(|c| c.is_control() || c == '"' || c == '\\')
+        {
+            bail!(
+                "realm {:?} is not usable: 1 to {} characters, without quotes, backslashes or \
+                 control characters",
+                self.realm,
+                store::limits::REALM
+            );
+        }
+        if self.node.is_empty()
+            || self.node.chars().count() > store::limits::NODE
+            || self
+                .node
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            bail!(
+                "node name {:?} is not usable: 1 to {} characters without spaces",
+                self.node,
+                store::limits::NODE
+            );
+        }
+        Ok(())
+    }
+
+    /// What `Store::open` takes: the database URL, or the data directory.
+    pub fn store_target(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => self.data_dir.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// The host's name, which stays the same across restarts; "callex" where
+/// there is none to read.
+fn default_node() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty() && name.len() <= store::limits::NODE)
+        .unwrap_or_else(|| "callex".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_given_means_the_defaults() {
+        let config = Config::resolve(Layer::default(), None).unwrap();
+        assert_eq!(config.http_listen, DEFAULT_HTTP_LISTEN);
+        assert_eq!(config.sip_listen, switch::SipConfig::default().listen);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(config.realm, switch::DEFAULT_REALM);
+        assert_eq!(config.database, None);
+        assert_eq!(config.admin_token, None);
+        assert!(!config.node.is_empty());
+        assert_eq!(config.sip_tcp_idle_timeout, Duration::from_secs(120));
+        assert_eq!(config.sip_tcp_max_connections, 1024);
+    }
+
+    #[test]
+    fn a_file_sets_every_setting_and_flags_override_it_one_by_one() {
+        let file = Layer::from_toml(
+            r#"
+            sip_listen = ["127.0.0.1:5070", "127.0.0.1:5071"]
+            http_listen = "127.0.0.1:9090"
+            data_dir = "/srv/callex"
+            database = "postgres://callex@db/callex"
+            realm = "example.net"
+            admin_token = "cxt_from_the_file_0123456789"
+            node = "exchange-1"
+            sip_tcp_idle_timeout = 30
+            sip_tcp_max_connections = 10
+            "#,
+        )
+        .unwrap();
+        assert_eq!(file.realm.as_deref(), Some("example.net"));
+        let flags = Layer {
+            realm: Some("flag.example".into()),
+            sip_tcp_max_connections: Some(5),
+            ..Layer::default()
+        };
+        let merged = flags.over(file);
+        assert_eq!(merged.realm.as_deref(), Some("flag.example"));
+        assert_eq!(merged.sip_tcp_max_connections, Some(5));
+        assert_eq!(merged.node.as_deref(), Some("exchange-1"));
+        assert_eq!(merged.sip_listen.as_ref().map(Vec::len), Some(2));
+        assert_eq!(merged.sip_tcp_idle_timeout, Some(30));
+    }
+
+    #[test]
+    fn an_unknown_key_or_broken_toml_names_the_line() {
+        let unknown = Layer::from_toml("realm = \"x\"\nhttp_port = 80\n")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("line 2"), "{unknown}");
+        assert!(unknown.contains("http_port"), "{unknown}");
+        let broken = Layer::from_toml("realm = \"x\"\n\nnode = \n")
+            .unwrap_err()
+            .to_string();
+        assert!(broken.contains("line 3"), "{broken}");
+        let wrong_type = Layer::from_toml("sip_listen = \"not an address\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(wrong_type.contains("line 1"), "{wrong_type}");
+    }
+
+    #[test]
+    fn unusable_realm_node_and_listen_list_are_refused() {
+        for layer in [
+            Layer {
+                realm: Some("with \"quotes\"".into()),
+                ..Layer::default()
+            },
+            Layer {
+                node: Some("two words".into()),
+                ..Layer::default()
+            },
+            Layer {
+                sip_listen: Some(Vec::new()),
+                ..Layer::default()
+            },
+            Layer {
+                sip_tcp_idle_timeout: Some(0),
+                ..Layer::default()
+            },
+        ] {
+            assert!(Config::resolve(layer.clone(), None).is_err(), "{layer:?}");
+        }
+    }
+}

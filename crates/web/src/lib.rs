@@ -1,0 +1,205 @@
+//! Callex's HTTP API: REST over the store, for the operator today and for
+//! members and companies later (SPEC §9), with an OpenAPI 3.1 document at
+//! `GET /api/v1/openapi.json` generated from the handlers.
+//!
+//! Every `/api/v1` route needs `Authorization: Bearer <token>` with a
+//! current operator token ([`store::ApiTokens`]); `GET /healthz` needs
+//! none. Failures are RFC 9457 problem documents ([`problem`]).
+//!
+//! It also holds [`operator`]: what an operator does to members' numbers,
+//! shared with the `callex` command line so both behave the same.
+//!
+//! It is not for the exchange's rules (they live in the pure crates) nor
+//! for SIP (that is `switch`).
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = store::Store::open("./callex-data").await?;
+//! let state = web::AppState::new(store, "callex");
+//! let http = web::HttpService::start("127.0.0.1:8080".parse()?, state).await?;
+//! println!("API on http://{}", http.local_addr());
+//! http.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod api;
+pub mod operator;
+pub mod problem;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use store::prelude::*;
+use store::TokenInfo;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::problem::ApiError;
+
+/// What every handler is given.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// The digest realm SIP passwords are hashed in (`SipConfig.realm`).
+    pub realm: Arc<str>,
+}
+
+impl AppState {
+    pub fn new(store: Store, realm: &str) -> AppState {
+        AppState {
+            store,
+            realm: realm.into(),
+        }
+    }
+}
+
+/// Who a request acts as, put in its extensions by the auth layer.
+#[derive(Debug, Clone)]
+pub struct Operator(pub TokenInfo);
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/members", post(api::create_member).get(api::list_members))
+        .route("/members/{id}", get(api::get_member))
+        .route("/members/{id}/numbers", post(api::grant_number))
+        .route("/openapi.json", get(api::openapi))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_operator,
+        ));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(api::healthz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Lets the request through only with a current operator token. Member
+/// tokens do not exist yet; when they do, they are refused here until the
+/// routes check tenancy.
+async fn require_operator(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .ok_or(ApiError::Unauthorized(
+            "send the operator API token as Authorization: Bearer <token>",
+        ))?;
+    let operator = match state.store.verify_token(token).await {
+        Ok(Some(info)) => info,
+        // A token of the wrong shape is as unknown as a wrong one.
+        Ok(None) | Err(StoreError::Invalid { .. }) => {
+            return Err(ApiError::Unauthorized(
+                "this token is not a current operator API token",
+            ))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    request.extensions_mut().insert(Operator(operator));
+    Ok(next.run(request).await)
+}
+
+async fn not_found(request: Request) -> Response {
+    problem::problem(
+        StatusCode::NOT_FOUND,
+        format!("there is nothing at {}", request.uri().path()),
+    )
+}
+
+/// Why the HTTP service did not start.
+#[derive(Debug)]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub source: io::Error,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reason = match self.source.kind() {
+            io::ErrorKind::AddrInUse => "Address in use".to_owned(),
+            io::ErrorKind::AddrNotAvailable => "Address not available".to_owned(),
+            io::ErrorKind::PermissionDenied => "Permission denied".to_owned(),
+            _ => self.source.to_string(),
+        };
+        write!(f, "cannot listen for HTTP on {}: {reason}", self.addr)
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// How long [`HttpService::stop`] lets requests in flight finish.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The running HTTP API.
+#[derive(Debug)]
+pub struct HttpService {
+    local_addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl HttpService {
+    /// Binds `addr` and serves [`router`] on it.
+    pub async fn start(addr: SocketAddr, state: AppState) -> Result<HttpService, BindError> {
+        let bind_error = |source| BindError { addr, source };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = router(state);
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(error = %err, "the HTTP API stopped");
+            }
+        });
+        Ok(HttpService {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets requests in flight finish (a few seconds at
+    /// most), and closes every connection.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
