@@ -711,7 +711,7 @@ pub(crate) fn tag_of(value: &str) -> Option<&str> {
         None if value.contains(['"', '<']) => return NameAddr::parse(value).ok()?.tag(),
         None => &value[value.find(';')? + 1..],
     };
-    text::params(params).find("tag").flatten()
+    text::param_value(params, "tag")
 }
 
 /// `delta-seconds`: digits, saturating at `u32::MAX` (RFC 3261 says values
@@ -737,17 +737,25 @@ pub struct CSeq<'a> {
 impl<'a> CSeq<'a> {
     pub fn parse(v: &'a str) -> Result<CSeq<'a>, &'static str> {
         let v = text::trim_lws(v);
-        let split = v
-            .bytes()
-            .position(text::is_lws)
-            .ok_or("CSeq has no method")?;
-        let (num, method) = (&v[..split], text::trim_lws(&v[split..]));
-        if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        let b = v.as_bytes();
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
             return Err("CSeq number is not a number");
         }
-        let seq = num
-            .parse::<u32>()
-            .map_err(|_| "CSeq number is larger than 2^32-1")?;
+        if digits == b.len() || !text::is_lws(b[digits]) {
+            return Err(if digits == b.len() {
+                "CSeq has no method"
+            } else {
+                "CSeq number is not a number"
+            });
+        }
+        let seq = b[..digits]
+            .iter()
+            .try_fold(0u32, |n, d| {
+                n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+            })
+            .ok_or("CSeq number is larger than 2^32-1")?;
+        let method = text::trim_lws(&v[digits..]);
         if !text::is_token(method) {
             return Err("CSeq method is not a token");
         }

@@ -32,6 +32,8 @@ pub fn is_host_char(b: u8) -> bool {
 const TOKEN: u8 = 1;
 const PARAM_VALUE: u8 = 2;
 const HOST: u8 = 4;
+/// Where [`param_value`]'s plain reading stops: `;`, `"` and white space.
+const PARAM_STOP: u8 = 8;
 
 /// Character classes, one table lookup per byte on the hot path.
 static CLASS: [u8; 256] = {
@@ -51,6 +53,8 @@ static CLASS: [u8; 256] = {
             }
         } else if matches!(b, b'[' | b']' | b':' | b'/' | b'@' | b'?') {
             t[i] = PARAM_VALUE;
+        } else if matches!(b, b';' | b'"' | b' ' | b'\t' | b'\r' | b'\n') {
+            t[i] = PARAM_STOP;
         }
         i += 1;
     }
@@ -351,6 +355,38 @@ impl<'a> Iterator for ParamIter<'a> {
     }
 }
 
+/// The value of parameter `name` in `params` (the text after the first
+/// `;`), read fast when the parameters have the plain shape nearly every
+/// stack sends (`name=value;flag;…`: no white space, no quotes), and by the
+/// general reader otherwise. Same answers as `params(p).find(name)`
+/// flattened: `None` when absent or without a value.
+pub fn param_value<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    let b = params.as_bytes();
+    let n = name.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    loop {
+        // One table lookup a byte: stop only at ';', quotes and white space.
+        while i < b.len() && CLASS[b[i] as usize] & PARAM_STOP == 0 {
+            i += 1;
+        }
+        if i < b.len() && b[i] != b';' {
+            // Quoted strings or white space: the general reader's business.
+            return self::params(params).find(name).flatten();
+        }
+        let item = &b[start..i];
+        if item.len() > n.len() && item[n.len()] == b'=' && item[..n.len()].eq_ignore_ascii_case(n)
+        {
+            return Some(&params[start + n.len() + 1..i]);
+        }
+        if item.eq_ignore_ascii_case(n) || i >= b.len() {
+            return None; // present without a value, or absent
+        }
+        i += 1;
+        start = i;
+    }
+}
+
 /// Decodes `%HH` escapes. Invalid escapes are kept literally.
 pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {
     if !s.contains('%') {
@@ -385,6 +421,44 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn param_value_agrees_with_the_general_reader_on_any_plain_text(
+            p in "[abrtgnch;=]{0,30}",
+            name in proptest::prop_oneof![proptest::strategy::Just("tag"), proptest::strategy::Just("branch")],
+        ) {
+            proptest::prop_assert_eq!(param_value(&p, name), params(&p).find(name).flatten());
+        }
+    }
+
+    #[test]
+    fn param_value_agrees_with_the_general_reader() {
+        for p in [
+            "branch=z9hG4bK1;rport",
+            "rport;branch=z9hG4bK2",
+            "BRANCH=x",
+            "branch",
+            "branch=",
+            "branchx=1;branch=2",
+            "a=1;;branch=3",
+            "branch = 4",
+            "x=\"a;branch=5\";branch=6",
+            "",
+            "tag=abc;tag=def",
+        ] {
+            assert_eq!(
+                param_value(p, "branch"),
+                params(p).find("branch").flatten(),
+                "{p:?}"
+            );
+            assert_eq!(
+                param_value(p, "tag"),
+                params(p).find("tag").flatten(),
+                "{p:?}"
+            );
+        }
+    }
 
     #[test]
     fn find_reads_branch_tag_and_flags() {

@@ -359,7 +359,12 @@ pub fn is_valid_host(h: &str) -> bool {
     if b.is_empty() || b.len() > 255 || b[0] == b'.' {
         return false;
     }
-    b.iter().all(|&c| text::is_host_char(c)) && !b.windows(2).any(|w| w == b"..")
+    let mut previous = 0u8;
+    b.iter().all(|&c| {
+        let ok = text::is_host_char(c) && !(c == b'.' && previous == b'.');
+        previous = c;
+        ok
+    })
 }
 
 fn is_valid_scheme(s: &str) -> bool {

@@ -135,7 +135,7 @@ impl<'a> Via<'a> {
         self.params().find(name)
     }
     pub fn branch(&self) -> Option<&'a str> {
-        self.param("branch").flatten()
+        text::param_value(self.params, "branch")
     }
     /// True when the branch carries the RFC 3261 magic cookie and something
     /// after it, so that it can identify a transaction by itself.
