@@ -1,28 +1,39 @@
 //! The front of the exchange: what this node answers by itself.
 //!
-//! At this stage the node serves OPTIONS (the capability and health probe
-//! that peers, gateways and load balancers send) and absorbs stray ACKs.
-//! Every other request is refused with the response RFC 3261 calls for —
-//! `405 Method Not Allowed` with `Allow` for a standard method not served
-//! yet, `501 Not Implemented` for an unknown one, `400` and friends for a
-//! malformed one — and responses are dropped, as there are no client
-//! transactions to match them with. The registrar, transactions and calls
-//! plug in here as they arrive.
+//! Every request is validated here first. The node serves OPTIONS (the
+//! capability and health probe that peers, gateways and load balancers
+//! send) and absorbs stray ACKs by itself, and hands REGISTER on to the
+//! registrar. Every other request is refused with the response RFC 3261
+//! calls for — `405 Method Not Allowed` with `Allow` for a standard method
+//! not served yet, `501 Not Implemented` for an unknown one, `400` and
+//! friends for a malformed one — and responses are dropped, as there are no
+//! client transactions to match them with yet. Calls plug in here as they
+//! arrive.
 
 use std::net::SocketAddr;
 
 use sip::build;
 use sip::validate::{validate_request, Policy};
 use sip::{HeaderName, Message, Method};
-use tokio::sync::mpsc;
 use tracing::{debug, warn};
-
-use crate::transport::Inbound;
 
 /// The Server header of every answer Callex writes itself.
 pub const SERVER: &str = concat!("Callex/", env!("CARGO_PKG_VERSION"));
 
-/// Decides the answer to each message; holds no per-peer state yet.
+/// What the front end makes of a message.
+#[derive(Debug)]
+pub enum Triage {
+    /// Answered here.
+    Answer(Message),
+    /// Nothing to send (an ACK, a response, a malformed ACK).
+    Absorb,
+    /// A valid REGISTER for the registrar, with its source stamped in the
+    /// top Via (`received`/`rport`), so that answers built from it find
+    /// their way back through NAT.
+    Register(Message),
+}
+
+/// Decides what becomes of each message; holds no per-peer state.
 #[derive(Debug, Clone)]
 pub struct Frontend {
     policy: Policy,
@@ -40,8 +51,9 @@ impl Frontend {
             policy: Policy {
                 // Only what this node serves now; each issue that adds a
                 // method (REGISTER, INVITE, …) adds it here.
-                allowed_methods: vec![Method::Options, Method::Ack],
-                supported_extensions: Vec::new(),
+                allowed_methods: vec![Method::Options, Method::Ack, Method::Register],
+                // RFC 3327: the registrar keeps and echoes Path.
+                supported_extensions: vec!["path".to_owned()],
                 ..Policy::default()
             },
         }
@@ -52,17 +64,17 @@ impl Frontend {
         &self.policy
     }
 
-    /// The answer to one message received from `remote`, if it gets one.
-    /// Pure: no IO, no panics on any input. The answer's top Via carries
+    /// What becomes of one message received from `remote`. Pure: no IO,
+    /// no panics on any input. An answer's top Via carries
     /// `received`/`rport` (RFC 3581), so it finds its way back through NAT.
-    pub fn answer(&self, msg: &Message, remote: SocketAddr) -> Option<Message> {
+    pub fn triage(&self, msg: &Message, remote: SocketAddr) -> Triage {
         if !msg.is_request() {
             debug!(
                 status = msg.status(),
                 call_id = msg.call_id(),
                 "response dropped: no client transaction to match"
             );
-            return None;
+            return Triage::Absorb;
         }
         // Validated as received; answered from the request as the transport
         // hands it on (with its source stamped in the top Via).
@@ -75,18 +87,21 @@ impl Frontend {
                 reason = %rejection.reason,
                 "request refused"
             );
-            return rejection.response(msg, &new_tag());
+            return rejection
+                .response(msg, &new_tag())
+                .map_or(Triage::Absorb, Triage::Answer);
         }
         match msg.method() {
-            Some(Method::Options) => Some(self.capabilities(msg)),
+            Some(Method::Options) => Triage::Answer(self.capabilities(msg)),
+            Some(Method::Register) => Triage::Register(msg.clone()),
             // An ACK for a final response that went out is the end of that
             // exchange (RFC 3261 §17.2.1); one for anything else is dropped.
-            Some(Method::Ack) => None,
+            Some(Method::Ack) => Triage::Absorb,
             other => {
                 // The policy lets only the methods above through; answering
                 // anyway keeps a mismatch from leaving the peer to time out.
                 warn!(method = ?other, "request allowed by the policy has no handler");
-                Some(
+                Triage::Answer(
                     build::response(msg, 500, "Server Internal Error")
                         .to_tag(&new_tag())
                         .build(),
@@ -109,23 +124,10 @@ impl Frontend {
             ok.header(HeaderName::Supported, &supported).build()
         }
     }
-
-    /// Answers messages from every transport until all transports are gone.
-    pub async fn serve(self, mut inbound: mpsc::Receiver<Inbound>) {
-        while let Some(Inbound { message, source }) = inbound.recv().await {
-            let Some(answer) = self.answer(&message, source.remote) else {
-                continue;
-            };
-            debug!(%source, status = answer.status(), "answering");
-            if let Err(e) = source.outbound().send(answer.bytes()).await {
-                debug!(%source, error = %e, "answer not sent");
-            }
-        }
-    }
 }
 
 /// A fresh To tag (RFC 3261 §19.3: at least 32 bits of randomness).
-fn new_tag() -> String {
+pub(crate) fn new_tag() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
@@ -152,15 +154,21 @@ mod tests {
         SocketAddr::from(([192, 0, 2, 4], 5060))
     }
 
+    fn answer(msg: &Message) -> Message {
+        match Frontend::new().triage(msg, peer()) {
+            Triage::Answer(answer) => answer,
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
     #[test]
     fn options_is_answered_with_the_capabilities_of_the_exchange() {
-        let ok = Frontend::new().answer(&request("OPTIONS"), peer()).unwrap();
+        let ok = answer(&request("OPTIONS"));
         assert_eq!(ok.status(), Some(200));
-        assert_eq!(ok.header(HeaderName::Allow), Some("OPTIONS, ACK"));
+        assert_eq!(ok.header(HeaderName::Allow), Some("OPTIONS, ACK, REGISTER"));
         assert_eq!(ok.header(HeaderName::Accept), Some("application/sdp"));
         assert_eq!(ok.header(HeaderName::Server), Some(SERVER));
-        // Nothing is supported yet, so no empty Supported header.
-        assert_eq!(ok.header(HeaderName::Supported), None);
+        assert_eq!(ok.header(HeaderName::Supported), Some("path"));
         assert_eq!(ok.call_id(), Some("a84b4c76e66710"));
         assert_eq!(ok.to_tag().map(str::len), Some(16));
         // It parses back: what goes on the wire is a valid response.
@@ -170,34 +178,45 @@ mod tests {
 
     #[test]
     fn every_answer_gets_its_own_to_tag() {
-        let frontend = Frontend::new();
-        let a = frontend.answer(&request("OPTIONS"), peer()).unwrap();
-        let b = frontend.answer(&request("OPTIONS"), peer()).unwrap();
+        let a = answer(&request("OPTIONS"));
+        let b = answer(&request("OPTIONS"));
         assert_ne!(a.to_tag(), b.to_tag());
     }
 
     #[test]
     fn methods_not_served_yet_get_405_with_allow() {
-        for method in ["INVITE", "REGISTER", "BYE", "SUBSCRIBE"] {
-            let refusal = Frontend::new().answer(&request(method), peer()).unwrap();
+        for method in ["INVITE", "BYE", "SUBSCRIBE"] {
+            let refusal = answer(&request(method));
             assert_eq!(refusal.status(), Some(405), "{method}");
-            assert_eq!(refusal.header(HeaderName::Allow), Some("OPTIONS, ACK"));
+            assert_eq!(
+                refusal.header(HeaderName::Allow),
+                Some("OPTIONS, ACK, REGISTER")
+            );
         }
     }
 
     #[test]
+    fn register_goes_to_the_registrar_with_its_source_stamped() {
+        let Triage::Register(register) = Frontend::new().triage(&request("REGISTER"), peer())
+        else {
+            panic!("REGISTER is the registrar's");
+        };
+        assert_eq!(register.top_via().unwrap().rport(), Some(Some(5060)));
+    }
+
+    #[test]
     fn unknown_methods_get_501() {
-        let refusal = Frontend::new()
-            .answer(&request("FROBNICATE"), peer())
-            .unwrap();
-        assert_eq!(refusal.status(), Some(501));
+        assert_eq!(answer(&request("FROBNICATE")).status(), Some(501));
     }
 
     #[test]
     fn ack_and_responses_are_absorbed() {
         let frontend = Frontend::new();
-        assert!(frontend.answer(&request("ACK"), peer()).is_none());
+        assert!(matches!(
+            frontend.triage(&request("ACK"), peer()),
+            Triage::Absorb
+        ));
         let response = build::response(&request("OPTIONS"), 200, "OK").build();
-        assert!(frontend.answer(&response, peer()).is_none());
+        assert!(matches!(frontend.triage(&response, peer()), Triage::Absorb));
     }
 }

@@ -8,8 +8,11 @@
 //!
 //! It is not where SIP rules live: parsing, validation, transactions and
 //! digest authentication are `sip`'s; this crate only wires them to sockets.
-//! At this stage the exchange behind the transports is the [`Frontend`],
-//! which answers OPTIONS and refuses what it does not serve yet.
+//! Behind the transports one task, the engine, owns the server
+//! transactions: the [`Frontend`] validates each request and answers
+//! OPTIONS and what is not served yet, and the [`Registrar`] takes
+//! REGISTER, with digest authentication and its bindings in the store and
+//! in memory ([`Locations`]).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -28,7 +31,10 @@
 //! # });
 //! ```
 
+mod engine;
 pub mod frontend;
+pub mod location;
+pub mod registrar;
 pub mod transport;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -37,7 +43,9 @@ use store::Store;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-pub use frontend::Frontend;
+pub use frontend::{Frontend, Triage};
+pub use location::Locations;
+pub use registrar::{Registrar, RegistrarConfig};
 pub use transport::{
     BindError, ConnectionId, Inbound, Listening, Outbound, SendError, Source, TcpLimits, Transport,
 };
@@ -49,6 +57,9 @@ pub const SIP_PORT: u16 = 5060;
 /// otherwise. HA1s are computed over it, so changing it invalidates every
 /// stored SIP password.
 pub const DEFAULT_REALM: &str = "callex";
+
+/// The node name unless configured otherwise.
+pub const DEFAULT_NODE: &str = "callex";
 
 /// What the SIP service listens on and how much it lets peers cost.
 #[derive(Debug, Clone)]
@@ -62,6 +73,11 @@ pub struct SipConfig {
     pub inbound_queue: usize,
     /// The digest realm of members' SIP credentials.
     pub realm: String,
+    /// Expiry bounds of registrations, nonce lifetime, purge interval.
+    pub registrar: RegistrarConfig,
+    /// This node's name, stable across restarts: bindings record which
+    /// node holds their flow.
+    pub node: String,
 }
 
 impl Default for SipConfig {
@@ -71,6 +87,8 @@ impl Default for SipConfig {
             tcp: TcpLimits::default(),
             inbound_queue: 4096,
             realm: DEFAULT_REALM.to_owned(),
+            registrar: RegistrarConfig::default(),
+            node: DEFAULT_NODE.to_owned(),
         }
     }
 }
@@ -87,12 +105,18 @@ impl SipService {
     /// Binds every listen address and starts serving, with `store` as the
     /// exchange's memory (members, credentials, bindings, calls). Fails,
     /// having started nothing, if any address cannot be bound.
+    ///
+    /// The digest nonces are signed with a key drawn at start: a challenge
+    /// issued before a restart is answered with a fresh one after it.
     pub async fn start(config: SipConfig, store: Store) -> Result<SipService, BindError> {
         let bound = transport::Bound::bind(&config.listen).await?;
         let listening = bound.listening();
         let (inbound, received) = mpsc::channel(config.inbound_queue.max(1));
         let mut tasks = JoinSet::new();
-        tasks.spawn(Frontend::new().serve(received));
+        let secret: [u8; 32] = rand::random();
+        let registrar = Registrar::new(&config.realm, &config.node, config.registrar, &secret);
+        let engine = engine::Engine::new(registrar, store.clone(), &config.realm);
+        tasks.spawn(engine.run(received));
         bound.serve(&mut tasks, &inbound, &config.tcp);
         Ok(SipService {
             listening,

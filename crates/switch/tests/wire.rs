@@ -38,8 +38,8 @@ async fn options_over_udp_gets_200_echoing_the_transaction_and_a_to_tag() {
     assert_eq!(header(&ok, HeaderName::Accept), "application/sdp");
     assert_eq!(
         ok.header(HeaderName::Supported),
-        None,
-        "nothing to support yet"
+        Some("path"),
+        "the registrar keeps Path (RFC 3327)"
     );
     assert_eq!(
         header(&ok, HeaderName::Server),
@@ -104,7 +104,10 @@ async fn invite_gets_405_with_allow_over_udp_and_tcp() {
     let refusal = recv_message(&peer).await;
     assert_eq!(refusal.status(), Some(405));
     assert_eq!(refusal.reason(), Some("Method Not Allowed"));
-    assert_eq!(header(&refusal, HeaderName::Allow), "OPTIONS, ACK");
+    assert_eq!(
+        header(&refusal, HeaderName::Allow),
+        "OPTIONS, ACK, REGISTER"
+    );
     assert!(refusal.to_tag().is_some());
 
     let mut tcp = StreamPeer::connect(exchange.tcp).await;
@@ -112,11 +115,14 @@ async fn invite_gets_405_with_allow_over_udp_and_tcp() {
     tcp.send(invite.as_bytes()).await;
     let refusal = tcp.next_message().await.expect("an answer");
     assert_eq!(refusal.status(), Some(405));
-    assert_eq!(header(&refusal, HeaderName::Allow), "OPTIONS, ACK");
+    assert_eq!(
+        header(&refusal, HeaderName::Allow),
+        "OPTIONS, ACK, REGISTER"
+    );
 }
 
 #[tokio::test]
-async fn register_gets_405_and_an_unknown_method_501() {
+async fn register_goes_to_the_registrar_and_an_unknown_method_gets_501() {
     let exchange = start().await;
     let peer = udp_peer().await;
     let local = peer.local_addr().unwrap();
@@ -126,7 +132,8 @@ async fn register_gets_405_and_an_unknown_method_501() {
     )
     .await
     .unwrap();
-    assert_eq!(recv_message(&peer).await.status(), Some(405));
+    // The registrar's answer: `sip:exchange@…` is not a member's number.
+    assert_eq!(recv_message(&peer).await.status(), Some(404));
     peer.send_to(
         request("FROBNICATE", "UDP", local, &unique("ext")).as_bytes(),
         exchange.udp,
@@ -135,7 +142,10 @@ async fn register_gets_405_and_an_unknown_method_501() {
     .unwrap();
     let refusal = recv_message(&peer).await;
     assert_eq!(refusal.status(), Some(501));
-    assert_eq!(header(&refusal, HeaderName::Allow), "OPTIONS, ACK");
+    assert_eq!(
+        header(&refusal, HeaderName::Allow),
+        "OPTIONS, ACK, REGISTER"
+    );
 }
 
 #[tokio::test]

@@ -28,6 +28,9 @@ use tokio::task::JoinSet;
 /// element; 65,535 is the largest UDP payload with its header).
 pub const MAX_MESSAGE_LEN: usize = 65_535;
 
+/// The keep-alive answer, "pong" (RFC 5626 §3.5.1), over TCP and UDP.
+pub(crate) const PONG: &[u8] = b"\r\n";
+
 /// A transport protocol a message is carried by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {

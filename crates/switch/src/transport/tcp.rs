@@ -22,10 +22,8 @@ use tracing::{debug, warn};
 
 use super::{
     ConnectionId, ConnectionIds, Inbound, Outbound, Path, Source, TcpLimits, Throttled, Transport,
+    PONG,
 };
-
-/// The keep-alive answer, "pong" (RFC 5626 §3.5.1).
-const PONG: &[u8] = b"\r\n";
 
 /// How much is read from a connection at a time.
 const READ_CHUNK: usize = 8 * 1024;

@@ -10,7 +10,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::{Inbound, Outbound, Path, Source, Throttled, Transport};
+use super::{Inbound, Outbound, Path, Source, Throttled, Transport, PONG};
 
 /// Room for the largest datagram IP can carry.
 const DATAGRAM_BUFFER: usize = 64 * 1024;
@@ -45,6 +45,17 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Inboun
                 continue;
             }
         };
+        if is_keep_alive(&buf[..len]) {
+            // RFC 5626 §3.5.1's CRLF keep-alive, sent by phones over UDP to
+            // hold their NAT binding open: a double CRLF ("ping") gets its
+            // single CRLF ("pong"), same size, so it amplifies nothing.
+            if len >= 4 {
+                if let Err(e) = socket.send_to(PONG, remote).await {
+                    debug!(%local, %remote, error = %e, "keep-alive pong not sent");
+                }
+            }
+            continue;
+        }
         // The message keeps its bytes (zero-copy parsing), so it gets its own
         // copy and the receive buffer is reused.
         let datagram = Bytes::copy_from_slice(&buf[..len]);
@@ -77,6 +88,11 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Inboun
             Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
     }
+}
+
+/// A datagram of line ends only: a keep-alive, not garbage.
+fn is_keep_alive(datagram: &[u8]) -> bool {
+    !datagram.is_empty() && datagram.iter().all(|&b| b == b'\r' || b == b'\n')
 }
 
 fn is_about_one_peer(e: &io::Error) -> bool {

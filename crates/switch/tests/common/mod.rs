@@ -35,15 +35,36 @@ pub async fn start() -> Exchange {
 }
 
 pub async fn start_with(tcp: TcpLimits) -> Exchange {
-    let config = SipConfig {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
+    start_configured(SipConfig {
         tcp,
+        ..local_config()
+    })
+    .await
+}
+
+/// The configuration of a test exchange: ephemeral ports on 127.0.0.1.
+pub fn local_config() -> SipConfig {
+    SipConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
         ..SipConfig::default()
-    };
+    }
+}
+
+/// An exchange with `config` and a fresh store in a temporary directory.
+pub async fn start_configured(config: SipConfig) -> Exchange {
     let data_dir = tempfile::tempdir().expect("a temporary data directory");
     let store = store::Store::open(data_dir.path().to_str().expect("a UTF-8 path"))
         .await
         .expect("a store in the temporary directory");
+    start_on(config, store, data_dir).await
+}
+
+/// An exchange on an existing store (a restart).
+pub async fn start_on(
+    config: SipConfig,
+    store: store::Store,
+    data_dir: tempfile::TempDir,
+) -> Exchange {
     let service = SipService::start(config, store)
         .await
         .expect("bind 127.0.0.1:0");
