@@ -13,6 +13,7 @@
 //! node = "exchange-1"
 //! sip_tcp_idle_timeout = 120
 //! sip_tcp_max_connections = 1024
+//! digest_algorithms = ["sha-256", "md5"]
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -41,6 +42,7 @@ pub struct Layer {
     pub node: Option<String>,
     pub sip_tcp_idle_timeout: Option<u64>,
     pub sip_tcp_max_connections: Option<usize>,
+    pub digest_algorithms: Option<Vec<String>>,
 }
 
 impl Layer {
@@ -72,8 +74,24 @@ impl Layer {
             sip_tcp_max_connections: self
                 .sip_tcp_max_connections
                 .or(below.sip_tcp_max_connections),
+            digest_algorithms: self.digest_algorithms.or(below.digest_algorithms),
         }
     }
+}
+
+/// Digest algorithm names (`sha-256`, `md5`, any case) in the order given.
+fn digest_algorithms(names: &[String]) -> anyhow::Result<Vec<sip::digest::Algorithm>> {
+    let mut algorithms = Vec::new();
+    for name in names {
+        let algorithm: sip::digest::Algorithm = name
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("digest algorithm {name:?} is not one of sha-256, md5"))?;
+        if !algorithms.contains(&algorithm) {
+            algorithms.push(algorithm);
+        }
+    }
+    Ok(algorithms)
 }
 
 /// Every setting, resolved.
@@ -92,6 +110,8 @@ pub struct Config {
     pub node: String,
     pub sip_tcp_idle_timeout: Duration,
     pub sip_tcp_max_connections: usize,
+    /// What REGISTERs are challenged with, preferred first.
+    pub digest_algorithms: Vec<sip::digest::Algorithm>,
 }
 
 impl Config {
@@ -124,12 +144,19 @@ impl Config {
             sip_tcp_max_connections: layer
                 .sip_tcp_max_connections
                 .unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS),
+            digest_algorithms: match layer.digest_algorithms {
+                None => switch::RegistrarConfig::default().algorithms,
+                Some(names) => digest_algorithms(&names)?,
+            },
         };
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.digest_algorithms.is_empty() {
+            bail!("digest_algorithms is empty: give sha-256, md5 or both");
+        }
         if self.sip_listen.is_empty() {
             bail!("sip_listen is empty: give at least one address to serve SIP on");
         }
@@ -237,6 +264,26 @@ mod tests {
 
     #[test]
     fn an_unknown_key_or_broken_toml_names_the_line() {
+        let md5_only = Config::resolve(
+            Layer {
+                digest_algorithms: Some(vec!["MD5".into()]),
+                ..Layer::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            md5_only.digest_algorithms,
+            vec![sip::digest::Algorithm::Md5]
+        );
+        let wrong = Config::resolve(
+            Layer {
+                digest_algorithms: Some(vec!["sha-1".into()]),
+                ..Layer::default()
+            },
+            None,
+        );
+        assert!(format!("{:#}", wrong.unwrap_err()).contains("sha-1"));
         let unknown = Layer::from_toml("realm = \"x\"\nhttp_port = 80\n")
             .unwrap_err()
             .to_string();

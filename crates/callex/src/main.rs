@@ -167,6 +167,17 @@ struct ServeArgs {
     /// [default: 1024]
     #[arg(long, value_name = "N", env = "CALLEX_SIP_TCP_MAX_CONNECTIONS")]
     sip_tcp_max_connections: Option<usize>,
+
+    /// Digest algorithms phones are challenged with, preferred first (one
+    /// WWW-Authenticate each). Some phones answer only the first challenge
+    /// and know only MD5: `md5` lets them in. [default: sha-256,md5]
+    #[arg(
+        long,
+        value_name = "LIST",
+        env = "CALLEX_DIGEST_ALGORITHMS",
+        value_delimiter = ','
+    )]
+    digest_algorithms: Option<Vec<String>>,
 }
 
 impl ServeArgs {
@@ -178,6 +189,7 @@ impl ServeArgs {
             node: self.node,
             sip_tcp_idle_timeout: self.sip_tcp_idle_timeout,
             sip_tcp_max_connections: self.sip_tcp_max_connections,
+            digest_algorithms: self.digest_algorithms,
             ..config::Layer::default()
         };
         self.store.resolve(flags)
@@ -237,6 +249,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ..TcpLimits::default()
         },
         realm: config.realm.clone(),
+        registrar: switch::RegistrarConfig {
+            algorithms: config.digest_algorithms.clone(),
+            ..switch::RegistrarConfig::default()
+        },
         ..SipConfig::default()
     };
     let service = SipService::start(sip_config, store.clone())
