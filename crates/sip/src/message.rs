@@ -263,28 +263,52 @@ impl Message {
                 // header-name HCOLON: a token, *( SP / HTAB ), ":". One
                 // 16-byte compare finds the colon of nearly every name.
                 let line = &b[pos..content_end];
-                let colon = match b.get(pos..pos + BLOCK).map(|block| byte_mask(block, b':')) {
-                    Some(mask) if mask != 0 && (mask.trailing_zeros() as usize) < line.len() => {
-                        Some(pos + mask.trailing_zeros() as usize)
+                let colon = match b.get(pos..pos + BLOCK).map(colon_and_high_bits) {
+                    Some((colons, high))
+                        if colons != 0 && (colons.trailing_zeros() as usize) < line.len() =>
+                    {
+                        let at = colons.trailing_zeros() as usize;
+                        // A byte before the colon with its high bit set is not ASCII.
+                        Some((pos + at, high & ((1u32 << at) - 1) == 0))
                     }
-                    _ => memchr::memchr(b':', line).map(|i| pos + i),
+                    _ => memchr::memchr(b':', line).map(|i| (pos + i, line[..i].is_ascii())),
                 };
-                let name_end = colon.map_or(pos, |c| trim_end(b, pos, c));
-                let name_bytes = &b[pos..name_end];
-                let name = if name_bytes.iter().all(u8::is_ascii) {
-                    // SAFETY: ASCII is valid UTF-8.
-                    unsafe { std::str::from_utf8_unchecked(name_bytes) }
-                } else {
-                    "" // not a token, whatever it is
+                let name_end = match colon {
+                    Some((c, _)) if c > pos && b[c - 1] != b' ' && b[c - 1] != b'\t' => c,
+                    Some((c, _)) => trim_end(b, pos, c),
+                    None => pos,
                 };
+                let name = match colon {
+                    // SAFETY: the bytes before the colon were checked to be
+                    // ASCII, which is valid UTF-8.
+                    Some((_, true)) => unsafe { std::str::from_utf8_unchecked(&b[pos..name_end]) },
+                    _ => "", // not a token, whatever it is
+                };
+                let colon = colon.map(|(c, _)| c);
                 let header = HeaderName::from_name(name);
                 // Known names are tokens; others are checked character by
                 // character.
                 let valid_name =
                     !name.is_empty() && (header != HeaderName::Other || text::is_token(name));
                 if let (Some(colon), true) = (colon, valid_name) {
-                    let value_end = trim_end(b, colon + 1, content_end);
-                    let value_start = skip_ws(b, colon + 1, value_end);
+                    // Usually "Name: value" with nothing trailing.
+                    let value_end = if content_end > colon + 1
+                        && b[content_end - 1] != b' '
+                        && b[content_end - 1] != b'\t'
+                    {
+                        content_end
+                    } else {
+                        trim_end(b, colon + 1, content_end)
+                    };
+                    let value_start = if colon + 2 < value_end
+                        && b[colon + 1] == b' '
+                        && b[colon + 2] != b' '
+                        && b[colon + 2] != b'\t'
+                    {
+                        colon + 2
+                    } else {
+                        skip_ws(b, colon + 1, value_end)
+                    };
                     fields.push(Field {
                         name: header,
                         name_span: Span::new(pos, name_end),
@@ -668,6 +692,32 @@ impl Iterator for Newlines<'_> {
 #[inline]
 fn lf_mask(block: &[u8]) -> u32 {
     byte_mask(block, b'\n')
+}
+
+/// For a 16-byte block: bit i of the first mask set when `block[i]` is ':',
+/// of the second when `block[i]` has its high bit set (is not ASCII).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn colon_and_high_bits(block: &[u8]) -> (u32, u32) {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    debug_assert_eq!(block.len(), BLOCK);
+    // SAFETY: as in `byte_mask`: 16 readable bytes, unaligned load, SSE2.
+    unsafe {
+        let bytes = _mm_loadu_si128(block.as_ptr().cast());
+        let colons = _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(b':' as i8))) as u32;
+        (colons, _mm_movemask_epi8(bytes) as u32)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn colon_and_high_bits(block: &[u8]) -> (u32, u32) {
+    let high = block
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c >= 0x80)
+        .fold(0, |m, (i, _)| m | 1 << i);
+    (byte_mask(block, b':'), high)
 }
 
 /// Bit i set: `block[i] == byte`, for a 16-byte block.
