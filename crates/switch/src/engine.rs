@@ -159,11 +159,7 @@ impl Engine {
             }
             Received::Refused { message, reason } => {
                 let answer = if reason == Refusal::TooManyTransactions {
-                    build::response(&message, 503, "Service Unavailable")
-                        .to_tag(&new_tag())
-                        .header(HeaderName::RetryAfter, "5")
-                        .header(HeaderName::Server, SERVER)
-                        .build()
+                    overloaded(&message)
                 } else {
                     // Unmatchable (no Via, CSeq or Call-ID): the front end
                     // says what is wrong, statelessly.
@@ -229,6 +225,12 @@ impl Engine {
     /// Goes on with a REGISTER: answers it, or starts the store task its
     /// next step needs.
     fn advance(&mut self, id: TransactionId, step: Step, request: Message, source: Source) {
+        if matches!(step, Step::Lookup(..) | Step::Write(..)) && self.pending.len() >= MAX_PENDING {
+            // The store is behind: ask the phone to come back rather than
+            // queue without bound.
+            self.respond(id, overloaded(&request));
+            return;
+        }
         match step {
             Step::Answer(answer) => self.respond(id, answer),
             Step::Lookup(register, lookup) => {
@@ -331,4 +333,16 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
         None => tokio::time::sleep(Duration::from_secs(3600)).await,
     }
+}
+
+/// REGISTERs waiting on the store at most; more get 503 until it catches up.
+const MAX_PENDING: usize = 4096;
+
+/// `503 Service Unavailable` with `Retry-After`: the exchange is overloaded.
+fn overloaded(request: &Message) -> Message {
+    build::response(request, 503, "Service Unavailable")
+        .to_tag(&new_tag())
+        .header(HeaderName::RetryAfter, "5")
+        .header(HeaderName::Server, SERVER)
+        .build()
 }
