@@ -68,6 +68,20 @@ impl From<KindArg> for NumberKind {
     }
 }
 
+/// `--sip-password`, shared by `number grant` and `number password`.
+#[derive(Debug, Args)]
+struct SipPasswordArg {
+    /// The SIP password; without it a strong one is generated and printed
+    /// once. Only its digests are stored.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "CALLEX_SIP_PASSWORD",
+        hide_env_values = true
+    )]
+    sip_password: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct NumberGrant {
     #[command(flatten)]
@@ -81,15 +95,8 @@ pub struct NumberGrant {
     /// [default: pin, or e164 for a + number]
     #[arg(long, value_enum)]
     kind: Option<KindArg>,
-    /// The SIP password; without it a strong one is generated and printed
-    /// once. Only its digests are stored.
-    #[arg(
-        long,
-        value_name = "PASSWORD",
-        env = "CALLEX_SIP_PASSWORD",
-        hide_env_values = true
-    )]
-    sip_password: Option<String>,
+    #[command(flatten)]
+    password: SipPasswordArg,
 }
 
 #[derive(Debug, Args)]
@@ -98,15 +105,8 @@ pub struct NumberPassword {
     store: StoreArgs,
     /// The number whose SIP password to replace.
     number: String,
-    /// The new SIP password; without it a strong one is generated and
-    /// printed once.
-    #[arg(
-        long,
-        value_name = "PASSWORD",
-        env = "CALLEX_SIP_PASSWORD",
-        hide_env_values = true
-    )]
-    sip_password: Option<String>,
+    #[command(flatten)]
+    password: SipPasswordArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,7 +219,7 @@ impl NumberCommand {
                     &grant.number,
                     grant.kind.map(NumberKind::from),
                     MemberId(grant.member),
-                    grant.sip_password.as_deref(),
+                    grant.password.sip_password.as_deref(),
                 )
                 .await;
                 store.close().await;
@@ -237,7 +237,7 @@ impl NumberCommand {
                     &store,
                     &config.realm,
                     &reset.number,
-                    reset.sip_password.as_deref(),
+                    reset.password.sip_password.as_deref(),
                 )
                 .await;
                 store.close().await;
