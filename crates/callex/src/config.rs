@@ -14,6 +14,9 @@
 //! sip_tcp_idle_timeout = 120
 //! sip_tcp_max_connections = 1024
 //! digest_algorithms = ["sha-256", "md5"]
+//! ring_timeout = 60
+//! shutdown_grace = 30
+//! # sip_advertise = "203.0.113.7"
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -28,6 +31,7 @@ pub const DEFAULT_HTTP_LISTEN: SocketAddr =
 pub const DEFAULT_DATA_DIR: &str = "./callex-data";
 const DEFAULT_TCP_IDLE_TIMEOUT_SECS: u64 = 120;
 const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 
 /// The settings one source gives; `None` where it says nothing.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -43,6 +47,9 @@ pub struct Layer {
     pub sip_tcp_idle_timeout: Option<u64>,
     pub sip_tcp_max_connections: Option<usize>,
     pub digest_algorithms: Option<Vec<String>>,
+    pub ring_timeout: Option<u64>,
+    pub shutdown_grace: Option<u64>,
+    pub sip_advertise: Option<String>,
 }
 
 impl Layer {
@@ -75,6 +82,9 @@ impl Layer {
                 .sip_tcp_max_connections
                 .or(below.sip_tcp_max_connections),
             digest_algorithms: self.digest_algorithms.or(below.digest_algorithms),
+            ring_timeout: self.ring_timeout.or(below.ring_timeout),
+            shutdown_grace: self.shutdown_grace.or(below.shutdown_grace),
+            sip_advertise: self.sip_advertise.or(below.sip_advertise),
         }
     }
 }
@@ -110,8 +120,14 @@ pub struct Config {
     pub node: String,
     pub sip_tcp_idle_timeout: Duration,
     pub sip_tcp_max_connections: usize,
-    /// What REGISTERs are challenged with, preferred first.
+    /// What REGISTERs and INVITEs are challenged with, preferred first.
     pub digest_algorithms: Vec<sip::digest::Algorithm>,
+    /// How long a call may ring unanswered.
+    pub ring_timeout: Duration,
+    /// How long calls in progress may go on after a stop signal.
+    pub shutdown_grace: Duration,
+    /// The host the exchange writes in its Contact and Via headers.
+    pub sip_advertise: Option<String>,
 }
 
 impl Config {
@@ -148,6 +164,14 @@ impl Config {
                 None => switch::RegistrarConfig::default().algorithms,
                 Some(names) => digest_algorithms(&names)?,
             },
+            ring_timeout: layer.ring_timeout.map_or(
+                switch::CallConfig::default().ring_timeout,
+                Duration::from_secs,
+            ),
+            shutdown_grace: Duration::from_secs(
+                layer.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
+            sip_advertise: layer.sip_advertise.filter(|host| !host.is_empty()),
         };
         config.validate()?;
         Ok(config)
@@ -159,6 +183,19 @@ impl Config {
         }
         if self.sip_listen.is_empty() {
             bail!("sip_listen is empty: give at least one address to serve SIP on");
+        }
+        if self.ring_timeout.is_zero() {
+            bail!("ring_timeout is 0: give at least 1 second");
+        }
+        if let Some(host) = &self.sip_advertise {
+            let usable = host.parse::<std::net::IpAddr>().is_ok()
+                || (sip::uri::is_valid_host(host)
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+            if !usable {
+                bail!("sip_advertise {host:?} is not a host name or IP address");
+            }
         }
         if self.sip_tcp_idle_timeout.is_zero() {
             bail!("sip_tcp_idle_timeout is 0: give at least 1 second");

@@ -74,6 +74,9 @@ enum Command {
     /// Operator API tokens.
     #[command(subcommand)]
     Token(operate::TokenCommand),
+    /// Call detail records: one per call, answered or not.
+    #[command(subcommand)]
+    Cdr(operate::CdrCommand),
 }
 
 /// Where the store is, for every command. Each setting also comes from its
@@ -178,6 +181,33 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     digest_algorithms: Option<Vec<String>>,
+
+    /// Seconds a call may ring unanswered before the caller hears 480 and
+    /// the callee's phones stop ringing. [default: 60]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "CALLEX_RING_TIMEOUT",
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    ring_timeout: Option<u64>,
+
+    /// On SIGTERM or Ctrl-C, seconds the calls in progress may go on while
+    /// new ones are refused; then they are ended and every CDR written.
+    /// [default: 30]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "CALLEX_SHUTDOWN_GRACE",
+        value_parser = clap::value_parser!(u64).range(0..=86_400)
+    )]
+    shutdown_grace: Option<u64>,
+
+    /// Host or IP address written in the exchange's Contact and Via headers
+    /// (a public address when the exchange is behind NAT). [default: the
+    /// address each call's packets leave from]
+    #[arg(long, value_name = "HOST", env = "CALLEX_SIP_ADVERTISE")]
+    sip_advertise: Option<String>,
 }
 
 impl ServeArgs {
@@ -190,6 +220,9 @@ impl ServeArgs {
             sip_tcp_idle_timeout: self.sip_tcp_idle_timeout,
             sip_tcp_max_connections: self.sip_tcp_max_connections,
             digest_algorithms: self.digest_algorithms,
+            ring_timeout: self.ring_timeout,
+            shutdown_grace: self.shutdown_grace,
+            sip_advertise: self.sip_advertise,
             ..config::Layer::default()
         };
         self.store.resolve(flags)
@@ -211,6 +244,7 @@ async fn main() -> ExitCode {
         Command::Member(command) => command.run().await,
         Command::Number(command) => command.run().await,
         Command::Token(command) => command.run().await,
+        Command::Cdr(command) => command.run().await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -253,6 +287,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             algorithms: config.digest_algorithms.clone(),
             ..switch::RegistrarConfig::default()
         },
+        node: config.node.clone(),
+        calls: switch::CallConfig {
+            ring_timeout: config.ring_timeout,
+            advertise: config.sip_advertise.clone(),
+            ..switch::CallConfig::default()
+        },
         ..SipConfig::default()
     };
     let service = SipService::start(sip_config, store.clone())
@@ -288,9 +328,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
 
     let signal = stop.wait().await;
-    info!(signal, "stopping: no longer accepting SIP or HTTP");
+    info!(
+        signal,
+        grace = ?config.shutdown_grace,
+        "stopping: new calls refused, calls in progress may finish"
+    );
     http.stop().await;
-    service.stop().await;
+    service.shutdown(config.shutdown_grace).await;
     store.close().await;
     info!("stopped");
     Ok(())

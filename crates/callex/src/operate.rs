@@ -1,10 +1,10 @@
 //! The operator's commands, on the same store `callex serve` uses: members,
-//! numbers and their SIP passwords, API tokens. Numbers go through
+//! numbers and their SIP passwords, API tokens, call records. Numbers go through
 //! `web::operator`, the same code as the API's, so both behave alike.
 
 use clap::{Args, Subcommand, ValueEnum};
 use store::prelude::*;
-use store::Member;
+use store::{Cdr, Member};
 use web::operator::{self, GrantedNumber};
 
 use crate::config::Layer;
@@ -278,6 +278,151 @@ impl TokenCommand {
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CdrCommand {
+    /// List call detail records, oldest first.
+    List(CdrList),
+}
+
+#[derive(Debug, Args)]
+pub struct CdrList {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Only calls from this caller (a number in digits).
+    #[arg(long, value_name = "NUMBER")]
+    caller: Option<String>,
+    /// Only calls to this number, as dialled.
+    #[arg(long, value_name = "NUMBER")]
+    callee: Option<String>,
+    /// The most recent this many records. [default: all]
+    #[arg(long, value_name = "N")]
+    last: Option<usize>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl CdrCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let CdrCommand::List(list) = self;
+        let store = open(list.store).await?;
+        let filter = CdrFilter {
+            caller: list.caller,
+            callee_dialled: list.callee,
+            ..CdrFilter::default()
+        };
+        let cdrs = all_cdrs(&store, &filter).await;
+        store.close().await;
+        let mut cdrs = cdrs?;
+        if let Some(last) = list.last {
+            cdrs.drain(..cdrs.len().saturating_sub(last));
+        }
+        if list.json {
+            for cdr in &cdrs {
+                announce(&cdr_json(cdr).to_string());
+            }
+            return Ok(());
+        }
+        if cdrs.is_empty() {
+            announce("no call records yet");
+            return Ok(());
+        }
+        let mut rows = vec![[
+            "START (UTC)",
+            "CALLER",
+            "CALLEE",
+            "DISPOSITION",
+            "CODE",
+            "DURATION",
+            "CALL",
+        ]
+        .map(String::from)];
+        for cdr in &cdrs {
+            rows.push([
+                utc(cdr.start_at),
+                cdr.caller.clone(),
+                cdr.callee_dialled.clone(),
+                cdr.disposition.to_string(),
+                cdr.sip_code.map(|c| c.to_string()).unwrap_or_default(),
+                format!("{}.{:03}s", cdr.duration_ms / 1000, cdr.duration_ms % 1000),
+                cdr.call_id.clone(),
+            ]);
+        }
+        for line in table(&rows) {
+            announce(&line);
+        }
+        Ok(())
+    }
+}
+
+async fn all_cdrs(store: &Store, filter: &CdrFilter) -> Result<Vec<Cdr>, StoreError> {
+    let mut cdrs = Vec::new();
+    loop {
+        let after = cdrs.last().map_or(0, |c: &Cdr| c.id);
+        let page = store
+            .cdrs(filter, Page::after(after, store::limits::PAGE))
+            .await?;
+        if page.is_empty() {
+            return Ok(cdrs);
+        }
+        cdrs.extend(page);
+    }
+}
+
+fn cdr_json(cdr: &Cdr) -> serde_json::Value {
+    serde_json::json!({
+        "id": cdr.id,
+        "call_id": cdr.call_id,
+        "node": cdr.node,
+        "a_leg_call_id": cdr.a_leg_call_id,
+        "b_leg_call_id": cdr.b_leg_call_id,
+        "caller": cdr.caller,
+        "callee_dialled": cdr.callee_dialled,
+        "callee_presented": cdr.callee_presented,
+        "start_at": cdr.start_at,
+        "answer_at": cdr.answer_at,
+        "end_at": cdr.end_at,
+        "duration_ms": cdr.duration_ms,
+        "disposition": cdr.disposition.as_str(),
+        "sip_code": cdr.sip_code,
+    })
+}
+
+/// `2026-12-01 13:19:36.123` for milliseconds since the Unix epoch.
+fn utc(millis: i64) -> String {
+    let days = millis.div_euclid(86_400_000);
+    let ms_of_day = millis.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let seconds = ms_of_day / 1000;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60,
+        ms_of_day % 1000
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01, by eras
+/// of 400 years (146,097 days) that start on 1 March.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let shifted = days + 719_468; // days from 0000-03-01
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 async fn open(args: StoreArgs) -> anyhow::Result<Store> {
     open_store(&args.resolve(Layer::default())?).await
 }
@@ -285,6 +430,14 @@ async fn open(args: StoreArgs) -> anyhow::Result<Store> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_print_as_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00.000");
+        assert_eq!(utc(1_796_131_176_123), "2026-12-01 13:19:36.123");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59.999");
+    }
 
     #[test]
     fn a_table_pads_columns_to_their_widest_cell() {

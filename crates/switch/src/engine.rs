@@ -1,19 +1,21 @@
 //! The engine: the one task that owns the exchange's SIP state — the
-//! server transactions (`sip::transaction`) and the registrar — and drives
-//! it from the outside world.
+//! transactions (`sip::transaction`), the registrar and the calls — and
+//! drives it from the outside world.
 //!
-//! It wakes for four things: a message from a transport, the next
-//! transaction timer (`poll_timeout`), a store task finishing, and the
-//! periodic purge of expired bindings. After each it drains what the
-//! transaction layer has for the transaction user (new requests) and for
-//! the wire (`poll_transmit`), sending each message back by the [`Source`]
-//! its request came from — the layer's peer type — so retransmitted
-//! requests are answered again without reaching the registrar.
+//! It wakes for: a message from a transport, the next transaction or call
+//! timer, a store task finishing, journal records becoming durable, the
+//! periodic purge of expired bindings, and the operator's stop. After each
+//! it drains what the transaction layer has for the transaction users (new
+//! requests, responses) and for the wire (`poll_transmit`), sending each
+//! message by the [`Source`] it names — the layer's peer type — so
+//! retransmitted requests are answered again without reaching the registrar
+//! or the calls; then what the call controller asks for (store look-ups,
+//! journal records, ACKs).
 //!
-//! The engine never awaits the database itself: the registrar's lookups
-//! (HA1, number) and writes (bindings) run as tasks in a [`JoinSet`] the
-//! engine owns, and come back as inputs. Meanwhile the request's server
-//! transaction absorbs its retransmissions, and other requests go on.
+//! The engine never awaits the database itself: the registrar's and the
+//! calls' lookups run as tasks in a [`JoinSet`] the engine owns and come
+//! back as inputs, and call records go to the journal's own writer.
+//! Meanwhile transactions absorb retransmissions, and other requests go on.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -29,10 +31,27 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::call::{self, CallController, CallLookedUp, Clock};
 use crate::frontend::{new_tag, Frontend, Triage, SERVER};
+use crate::journal::{Journal, Ticket};
 use crate::location::Locations;
 use crate::registrar::{self, LookedUp, Register, Registrar, Step, Written};
 use crate::transport::{Inbound, Source, Transport};
+
+/// What the service tells its engine.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Refuse new calls, let those in progress end within `grace`, end the
+    /// rest, write every CDR, then stop and say so on `done`.
+    Drain {
+        grace: Duration,
+        done: tokio::sync::oneshot::Sender<()>,
+    },
+}
+
+/// How long after the grace period the engine waits for the last CDRs
+/// and BYE answers before it stops anyway.
+const DRAIN_FINISH: Duration = Duration::from_secs(10);
 
 /// What a store task reports back.
 enum Done {
@@ -45,6 +64,10 @@ enum Done {
         result: Result<Written, StoreError>,
     },
     Purged(Result<u64, StoreError>),
+    CallLookedUp {
+        id: TransactionId,
+        result: Result<CallLookedUp, StoreError>,
+    },
 }
 
 /// A REGISTER waiting for a store task.
@@ -63,64 +86,160 @@ enum Wake {
     TaskFailed(tokio::task::JoinError),
     Timer,
     Purge,
+    Durable(Vec<Ticket>),
+    Control(Control),
+    DrainDeadline,
+}
+
+/// A stop in progress.
+struct Draining {
+    deadline: tokio::time::Instant,
+    ended_all: bool,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 pub(crate) struct Engine {
     layer: TransactionLayer<Source>,
     frontend: Frontend,
     registrar: Registrar,
+    calls: CallController,
     store: Store,
     realm: String,
+    node: String,
     pending: HashMap<TransactionId, Pending>,
     work: JoinSet<Done>,
 }
 
 impl Engine {
-    pub(crate) fn new(registrar: Registrar, store: Store, realm: &str) -> Engine {
+    pub(crate) fn new(
+        layer_config: Config,
+        registrar: Registrar,
+        calls: CallController,
+        store: Store,
+        realm: &str,
+        node: &str,
+    ) -> Engine {
         Engine {
-            layer: TransactionLayer::new(Config {
-                // INVITE is answered at once (405 until calls land), so a
-                // 100 Trying would only be one more datagram.
-                send_100_trying: false,
-                ..Config::default()
-            }),
+            layer: TransactionLayer::new(layer_config),
             frontend: Frontend::new(),
             registrar,
+            calls,
             store,
             realm: realm.to_owned(),
+            node: node.to_owned(),
             pending: HashMap::new(),
             work: JoinSet::new(),
         }
     }
 
-    /// Loads the bindings the store holds, then serves until every
-    /// transport is gone.
-    pub(crate) async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>) {
+    /// Loads the bindings the store holds and closes the calls the last
+    /// run of this node left open, then serves until every transport is
+    /// gone or a drain ends.
+    pub(crate) async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut control: mpsc::Receiver<Control>,
+    ) {
         self.load_locations().await;
+        self.recover_calls().await;
+        let (journal, mut durable) = Journal::start(self.store.clone());
+        let mut journal = Some(journal);
         let mut purge = tokio::time::interval(self.registrar.config().purge_interval);
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick is immediate; the store was just read.
         purge.tick().await;
+        let mut draining: Option<Draining> = None;
         loop {
-            let timer = self.layer.poll_timeout();
+            let timer = earliest(self.layer.poll_timeout(), self.calls.poll_timeout());
+            let drain_at = draining.as_ref().map(|d| {
+                if d.ended_all {
+                    d.deadline + DRAIN_FINISH
+                } else {
+                    d.deadline
+                }
+            });
             let wake = tokio::select! {
                 received = inbound.recv() => received.map_or(Wake::TransportsGone, Wake::Inbound),
                 Some(joined) = self.work.join_next(), if !self.work.is_empty() => match joined {
                     Ok(done) => Wake::Done(done),
                     Err(e) => Wake::TaskFailed(e),
                 },
+                Some(tickets) = durable.recv() => Wake::Durable(tickets),
+                Some(order) = control.recv() => Wake::Control(order),
                 () = sleep_until(timer), if timer.is_some() => Wake::Timer,
+                () = tokio::time::sleep_until(drain_at.unwrap_or_else(tokio::time::Instant::now)), if drain_at.is_some() => Wake::DrainDeadline,
                 _ = purge.tick() => Wake::Purge,
             };
             match wake {
                 Wake::Inbound(inbound) => self.on_inbound(inbound).await,
-                Wake::TransportsGone => return,
+                Wake::TransportsGone => break,
                 Wake::Done(done) => self.on_done(done),
-                Wake::TaskFailed(e) => warn!(error = %e, "a registrar store task failed"),
-                Wake::Timer => self.layer.handle_timeout(Instant::now()),
+                Wake::TaskFailed(e) => warn!(error = %e, "a store task failed"),
+                Wake::Timer => {
+                    let clock = clock();
+                    self.layer.handle_timeout(clock.at);
+                    self.calls.handle_timeout(&mut self.layer, clock);
+                }
                 Wake::Purge => self.purge(),
+                Wake::Durable(tickets) => self.calls.durable(&mut self.layer, &tickets, clock()),
+                Wake::Control(Control::Drain { grace, done }) => {
+                    info!(
+                        calls = self.calls.len(),
+                        ?grace,
+                        "draining: new calls refused"
+                    );
+                    self.calls.drain();
+                    draining = Some(Draining {
+                        deadline: tokio::time::Instant::now() + grace,
+                        ended_all: false,
+                        done: Some(done),
+                    });
+                }
+                Wake::DrainDeadline => match draining.as_mut() {
+                    Some(d) if !d.ended_all => {
+                        info!(
+                            calls = self.calls.len(),
+                            "grace period over: ending the calls left"
+                        );
+                        d.ended_all = true;
+                        self.calls.end_all(&mut self.layer, clock());
+                    }
+                    _ => {
+                        warn!(
+                            calls = self.calls.len(),
+                            "calls still open at stop: closed at next start"
+                        );
+                        break;
+                    }
+                },
             }
-            self.drive().await;
+            self.drive(journal.as_ref()).await;
+            if draining.is_some() && self.calls.is_idle() {
+                break;
+            }
+        }
+        // The writer ends once everything queued is durable.
+        drop(journal.take());
+        while durable.recv().await.is_some() {}
+        if let Some(done) = draining.and_then(|mut d| d.done.take()) {
+            let _ = done.send(());
+        }
+    }
+
+    /// Closes, as interrupted, the calls this node had open when it last
+    /// stopped without ending them (killed, crashed).
+    async fn recover_calls(&mut self) {
+        match self
+            .store
+            .recover_interrupted(&self.node, now_millis())
+            .await
+        {
+            Ok(cdrs) if cdrs.is_empty() => {}
+            Ok(cdrs) => warn!(
+                calls = cdrs.len(),
+                "calls interrupted by the last stop closed with what was known"
+            ),
+            Err(e) => warn!(error = %e, "interrupted calls could not be closed"),
         }
     }
 
@@ -153,9 +272,14 @@ impl Engine {
                 .handle_message(message, source.clone(), reliability, Instant::now());
         match received {
             Received::Created(_) | Received::Matched(_) => {}
-            // A stray ACK or response: nothing to answer.
+            // The ACK for a 2xx is a transaction of its own; a response
+            // that matches nothing is dropped.
             Received::Unmatched(message) => {
-                let _ = self.frontend.triage(&message, source.remote);
+                if message.method() == Some(&sip::Method::Ack) {
+                    self.calls.ack(&message);
+                } else {
+                    let _ = self.frontend.triage(&message, source.remote);
+                }
             }
             Received::Refused { message, reason } => {
                 let answer = if reason == Refusal::TooManyTransactions {
@@ -165,7 +289,7 @@ impl Engine {
                     // says what is wrong, statelessly.
                     match self.frontend.triage(&message, source.remote) {
                         Triage::Answer(answer) => answer,
-                        Triage::Absorb | Triage::Register(_) => return,
+                        Triage::Absorb | Triage::Register(_) | Triage::Call(_) => return,
                     }
                 };
                 if let Err(e) = source.outbound().send(answer.bytes()).await {
@@ -175,14 +299,21 @@ impl Engine {
         }
     }
 
-    /// Drains the layer: requests to the transaction user, messages to the
-    /// wire, until neither has anything left.
-    async fn drive(&mut self) {
+    /// Drains the layer: requests to the transaction users, messages to
+    /// the wire, until neither has anything left; then what the calls ask
+    /// for.
+    async fn drive(&mut self, journal: Option<&Journal>) {
         loop {
             let mut idle = true;
             while let Some(event) = self.layer.poll_event() {
                 idle = false;
                 self.on_event(event);
+            }
+            for (source, bytes) in std::mem::take(&mut self.calls.out.sends) {
+                idle = false;
+                if let Err(e) = source.outbound().send(bytes).await {
+                    debug!(%source, error = %e, "send failed");
+                }
             }
             while let Some(transmit) = self.layer.poll_transmit() {
                 idle = false;
@@ -194,7 +325,21 @@ impl Engine {
                 }
             }
             if idle {
-                return;
+                break;
+            }
+        }
+        for (id, lookup) in std::mem::take(&mut self.calls.out.lookups) {
+            let store = self.store.clone();
+            let realm = self.realm.clone();
+            self.work.spawn(async move {
+                let result = call::look_up(&store, &realm, &lookup).await;
+                Done::CallLookedUp { id, result }
+            });
+        }
+        for (record, ticket) in std::mem::take(&mut self.calls.out.records) {
+            match journal {
+                Some(journal) => journal.write(record, ticket),
+                None => warn!(?record, "call record after the journal closed"),
             }
         }
     }
@@ -211,14 +356,33 @@ impl Engine {
                         let step = self.registrar.receive(&request, now_millis());
                         self.advance(id, step, request, peer);
                     }
+                    Triage::Call(request) => {
+                        self.calls
+                            .request(&mut self.layer, id, request, peer, clock());
+                    }
                 }
             }
+            Event::Response { id, response } => {
+                self.calls.response(&mut self.layer, id, response, clock());
+            }
+            Event::Ack { request, .. } => self.calls.ack(&request),
             Event::Terminated { id } => {
                 self.pending.remove(&id);
+                self.calls.terminated(id);
             }
-            Event::TransportError { id } => debug!(%id, "answer could not be sent"),
-            Event::Timeout { id, timer } => debug!(%id, ?timer, "transaction timed out"),
-            Event::Response { .. } | Event::Ack { .. } => {}
+            Event::TransportError { id } => {
+                debug!(%id, "message could not be sent");
+                self.calls.failed(&mut self.layer, id, 503, clock());
+            }
+            Event::Timeout { id, timer } => {
+                debug!(%id, ?timer, "transaction timed out");
+                if matches!(
+                    timer,
+                    sip::transaction::Timer::B | sip::transaction::Timer::F
+                ) {
+                    self.calls.failed(&mut self.layer, id, 408, clock());
+                }
+            }
         }
     }
 
@@ -308,6 +472,13 @@ impl Engine {
                 }
             }
             Done::Purged(Err(e)) => warn!(error = %e, "expired bindings not deleted"),
+            Done::CallLookedUp { id, result } => self.calls.looked_up(
+                &mut self.layer,
+                id,
+                result,
+                self.registrar.locations(),
+                clock(),
+            ),
         }
     }
 
@@ -323,6 +494,21 @@ impl Engine {
         let store = self.store.clone();
         self.work
             .spawn(async move { Done::Purged(store.purge_expired(now).await) });
+    }
+}
+
+/// The time now, as the call controller reads it.
+fn clock() -> Clock {
+    Clock {
+        at: Instant::now(),
+        wall: now_millis(),
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

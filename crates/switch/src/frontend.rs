@@ -2,13 +2,13 @@
 //!
 //! Every request is validated here first. The node serves OPTIONS (the
 //! capability and health probe that peers, gateways and load balancers
-//! send) and absorbs stray ACKs by itself, and hands REGISTER on to the
-//! registrar. Every other request is refused with the response RFC 3261
-//! calls for — `405 Method Not Allowed` with `Allow` for a standard method
-//! not served yet, `501 Not Implemented` for an unknown one, `400` and
-//! friends for a malformed one — and responses are dropped, as there are no
-//! client transactions to match them with yet. Calls plug in here as they
-//! arrive.
+//! send) and absorbs stray ACKs by itself, hands REGISTER on to the
+//! registrar, and INVITE, CANCEL and the requests within a call (BYE,
+//! UPDATE, INFO) to the call controller. Every other request is refused
+//! with the response RFC 3261 calls for — `405 Method Not Allowed` with
+//! `Allow` for a standard method not served, `501 Not Implemented` for an
+//! unknown one, `400` and friends for a malformed one — and responses that
+//! match no client transaction are dropped.
 
 use std::net::SocketAddr;
 
@@ -31,6 +31,9 @@ pub enum Triage {
     /// top Via (`received`/`rport`), so that answers built from it find
     /// their way back through NAT.
     Register(Message),
+    /// A valid INVITE, CANCEL, BYE, UPDATE or INFO for the call controller,
+    /// stamped likewise.
+    Call(Message),
 }
 
 /// Decides what becomes of each message; holds no per-peer state.
@@ -49,9 +52,18 @@ impl Frontend {
     pub fn new() -> Frontend {
         Frontend {
             policy: Policy {
-                // Only what this node serves now; each issue that adds a
-                // method (REGISTER, INVITE, …) adds it here.
-                allowed_methods: vec![Method::Options, Method::Ack, Method::Register],
+                // What this node serves; a method added here needs a
+                // handler below.
+                allowed_methods: vec![
+                    Method::Invite,
+                    Method::Ack,
+                    Method::Bye,
+                    Method::Cancel,
+                    Method::Options,
+                    Method::Register,
+                    Method::Update,
+                    Method::Info,
+                ],
                 // RFC 3327: the registrar keeps and echoes Path.
                 supported_extensions: vec!["path".to_owned()],
                 ..Policy::default()
@@ -94,6 +106,9 @@ impl Frontend {
         match msg.method() {
             Some(Method::Options) => Triage::Answer(self.capabilities(msg)),
             Some(Method::Register) => Triage::Register(msg.clone()),
+            Some(Method::Invite | Method::Cancel | Method::Bye | Method::Update | Method::Info) => {
+                Triage::Call(msg.clone())
+            }
             // An ACK for a final response that went out is the end of that
             // exchange (RFC 3261 §17.2.1); one for anything else is dropped.
             Some(Method::Ack) => Triage::Absorb,
@@ -165,7 +180,10 @@ mod tests {
     fn options_is_answered_with_the_capabilities_of_the_exchange() {
         let ok = answer(&request("OPTIONS"));
         assert_eq!(ok.status(), Some(200));
-        assert_eq!(ok.header(HeaderName::Allow), Some("OPTIONS, ACK, REGISTER"));
+        assert_eq!(
+            ok.header(HeaderName::Allow),
+            Some("INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO")
+        );
         assert_eq!(ok.header(HeaderName::Accept), Some("application/sdp"));
         assert_eq!(ok.header(HeaderName::Server), Some(SERVER));
         assert_eq!(ok.header(HeaderName::Supported), Some("path"));
@@ -184,14 +202,22 @@ mod tests {
     }
 
     #[test]
-    fn methods_not_served_yet_get_405_with_allow() {
-        for method in ["INVITE", "BYE", "SUBSCRIBE"] {
+    fn methods_not_served_get_405_with_allow() {
+        for method in ["SUBSCRIBE", "MESSAGE", "REFER", "PRACK"] {
             let refusal = answer(&request(method));
             assert_eq!(refusal.status(), Some(405), "{method}");
             assert_eq!(
                 refusal.header(HeaderName::Allow),
-                Some("OPTIONS, ACK, REGISTER")
+                Some("INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO")
             );
+        }
+    }
+
+    #[test]
+    fn call_requests_go_to_the_call_controller() {
+        for method in ["INVITE", "BYE", "CANCEL", "UPDATE", "INFO"] {
+            let triaged = Frontend::new().triage(&request(method), peer());
+            assert!(matches!(triaged, Triage::Call(_)), "{method}: {triaged:?}");
         }
     }
 

@@ -31,23 +31,30 @@
 //! # });
 //! ```
 
+pub mod call;
 mod engine;
 pub mod frontend;
+mod journal;
 pub mod location;
 pub mod registrar;
 pub mod transport;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
+use sip::digest::Authenticator;
 use store::Store;
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::warn;
 
+pub use call::CallConfig;
 pub use frontend::{Frontend, Triage};
 pub use location::Locations;
 pub use registrar::{Registrar, RegistrarConfig};
 pub use transport::{
-    BindError, ConnectionId, Inbound, Listening, Outbound, SendError, Source, TcpLimits, Transport,
+    BindError, ConnectionId, Flows, Inbound, Listening, Outbound, SendError, Source, TcpLimits,
+    Transport,
 };
 
 /// The standard SIP port (RFC 3261 §19.1.2).
@@ -76,8 +83,11 @@ pub struct SipConfig {
     /// Expiry bounds of registrations, nonce lifetime, purge interval.
     pub registrar: RegistrarConfig,
     /// This node's name, stable across restarts: bindings record which
-    /// node holds their flow.
+    /// node holds their flow, and calls which node to close them on after
+    /// a crash.
     pub node: String,
+    /// Ring timeout, call limit, advertised address.
+    pub calls: CallConfig,
 }
 
 impl Default for SipConfig {
@@ -89,6 +99,7 @@ impl Default for SipConfig {
             realm: DEFAULT_REALM.to_owned(),
             registrar: RegistrarConfig::default(),
             node: DEFAULT_NODE.to_owned(),
+            calls: CallConfig::default(),
         }
     }
 }
@@ -98,6 +109,8 @@ impl Default for SipConfig {
 pub struct SipService {
     listening: Vec<Listening>,
     tasks: JoinSet<()>,
+    engine: JoinHandle<()>,
+    control: mpsc::Sender<engine::Control>,
     store: Store,
 }
 
@@ -113,14 +126,42 @@ impl SipService {
         let listening = bound.listening();
         let (inbound, received) = mpsc::channel(config.inbound_queue.max(1));
         let mut tasks = JoinSet::new();
+        let flows = bound.serve(&mut tasks, &inbound, &config.tcp);
+        // Calls and registrations get nonces of their own.
         let secret: [u8; 32] = rand::random();
+        let call_secret: [u8; 32] = rand::random();
+        let call_auth = Authenticator::new(&call_secret, config.registrar.nonce_lifetime)
+            .with_algorithms(&config.registrar.algorithms);
+        let layer_config = sip::transaction::Config {
+            // The call controller sends 100 Trying itself, once it knows an
+            // INVITE will not be refused at once (challenged, say).
+            send_100_trying: false,
+            ..sip::transaction::Config::default()
+        };
+        let calls = call::CallController::new(
+            &config.realm,
+            &config.node,
+            config.calls,
+            layer_config.clone(),
+            call_auth,
+            flows,
+        );
         let registrar = Registrar::new(&config.realm, &config.node, config.registrar, &secret);
-        let engine = engine::Engine::new(registrar, store.clone(), &config.realm);
-        tasks.spawn(engine.run(received));
-        bound.serve(&mut tasks, &inbound, &config.tcp);
+        let engine = engine::Engine::new(
+            layer_config,
+            registrar,
+            calls,
+            store.clone(),
+            &config.realm,
+            &config.node,
+        );
+        let (control, orders) = mpsc::channel(1);
+        let engine = tokio::spawn(engine.run(received, orders));
         Ok(SipService {
             listening,
             tasks,
+            engine,
+            control,
             store,
         })
     }
@@ -144,8 +185,35 @@ impl SipService {
             .map(|l| l.addr)
     }
 
-    /// Stops listening and closes every connection.
+    /// Stops at once: listening ends, connections close. Calls in progress
+    /// are closed as interrupted at the next start.
     pub async fn stop(mut self) {
+        self.engine.abort();
+        let _ = self.engine.await;
+        self.tasks.shutdown().await;
+    }
+
+    /// Stops cleanly: new calls are refused (503) while the calls in
+    /// progress may go on for `grace`; then the rest are ended (BYE on both
+    /// legs, or 503 to the caller and CANCEL to the callee), every CDR is
+    /// written, and the service stops. Registrations and OPTIONS are
+    /// served meanwhile.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let (done, finished) = oneshot::channel();
+        if self
+            .control
+            .send(engine::Control::Drain { grace, done })
+            .await
+            .is_ok()
+        {
+            // The engine bounds its own wait; this bound is for a stuck one.
+            let limit = grace + Duration::from_secs(30);
+            if tokio::time::timeout(limit, finished).await.is_err() {
+                warn!("the exchange did not finish draining in time");
+            }
+        }
+        self.engine.abort();
+        let _ = self.engine.await;
         self.tasks.shutdown().await;
     }
 }

@@ -5,137 +5,17 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
 use sip::digest::{self, Algorithm};
 use sip::{HeaderName, Message};
 use store::prelude::*;
-use switch::{RegistrarConfig, SipConfig, DEFAULT_REALM};
-use tokio::net::UdpSocket;
+use switch::{RegistrarConfig, SipConfig};
 use tokio::time::timeout;
 
 const NUMBER: &str = "0262006200082";
 const PASSWORD: &str = "correct horse";
-
-/// A member holding `number`, with SIP password `password`.
-async fn add_member(store: &Store, number: &str, password: &str) {
-    let member = store
-        .add_member(&NewMember {
-            kind: MemberKind::Individual,
-            display_name: format!("Member {number}"),
-            email: None,
-            country: "KR".into(),
-        })
-        .await
-        .expect("add a member");
-    store
-        .grant(number, NumberKind::Pin, member.id)
-        .await
-        .expect("grant the number");
-    let sha = digest::ha1(Algorithm::Sha256, number, DEFAULT_REALM, password);
-    let md5 = digest::ha1(Algorithm::Md5, number, DEFAULT_REALM, password);
-    store
-        .set_password_ha1s(
-            number,
-            DEFAULT_REALM,
-            &[(Algorithm::Sha256, &sha), (Algorithm::Md5, &md5)],
-        )
-        .await
-        .expect("set the SIP password");
-}
-
-/// A phone registering `number` over UDP from its own port.
-struct Phone {
-    socket: UdpSocket,
-    number: String,
-    call_id: String,
-    cseq: u32,
-}
-
-const REQUEST_URI: &str = "sip:callex.test";
-
-impl Phone {
-    async fn new(number: &str) -> Phone {
-        Phone {
-            socket: udp_peer().await,
-            number: number.to_owned(),
-            call_id: unique("reg"),
-            cseq: 0,
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.socket.local_addr().unwrap()
-    }
-
-    /// A REGISTER with these extra header lines (Contact, Expires, …).
-    fn register(&mut self, headers: &[String], authorization: Option<&str>) -> String {
-        self.cseq += 1;
-        let via = self.addr();
-        let mut msg = format!(
-            "REGISTER {REQUEST_URI} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {via};branch=z9hG4bK-{}-{};rport\r\n\
-             Max-Forwards: 70\r\n\
-             From: <sip:{n}@callex.test>;tag=ph{}\r\n\
-             To: <sip:{n}@callex.test>\r\n\
-             Call-ID: {}\r\n\
-             CSeq: {} REGISTER\r\n\
-             User-Agent: registrar-test\r\n",
-            self.call_id,
-            self.cseq,
-            self.cseq,
-            self.call_id,
-            self.cseq,
-            n = self.number,
-        );
-        for header in headers {
-            msg.push_str(header);
-            msg.push_str("\r\n");
-        }
-        if let Some(authorization) = authorization {
-            msg.push_str(&format!("Authorization: {authorization}\r\n"));
-        }
-        msg.push_str("Content-Length: 0\r\n\r\n");
-        msg
-    }
-
-    async fn send(&mut self, exchange: SocketAddr, msg: &str) -> Message {
-        self.socket.send_to(msg.as_bytes(), exchange).await.unwrap();
-        recv_message(&self.socket).await
-    }
-
-    /// REGISTER, 401, REGISTER with credentials of `algorithm`: the answer.
-    async fn register_with(
-        &mut self,
-        exchange: SocketAddr,
-        headers: &[String],
-        algorithm: Algorithm,
-        password: &str,
-    ) -> Message {
-        let first = self.register(headers, None);
-        let challenged = self.send(exchange, &first).await;
-        assert_eq!(challenged.status(), Some(401), "{challenged:?}");
-        let challenge = challenged
-            .headers(HeaderName::WwwAuthenticate)
-            .filter_map(|v| digest::Challenge::parse(v).ok())
-            .find(|c| c.algorithm == algorithm)
-            .expect("a challenge for the algorithm");
-        let authorization = digest::respond(
-            &challenge,
-            "REGISTER",
-            REQUEST_URI,
-            &self.number,
-            password,
-            "0a4f113b",
-            1,
-        )
-        .unwrap();
-        let second = self.register(headers, Some(&authorization));
-        self.send(exchange, &second).await
-    }
-}
 
 fn contact(phone: &Phone, user: &str) -> String {
     format!("sip:{user}@{}", phone.addr())

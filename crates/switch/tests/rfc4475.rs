@@ -18,7 +18,7 @@ use bytes::Bytes;
 use common::*;
 use sip::framing::{next_frame, Frame};
 use sip::message::Framing;
-use sip::Message;
+use sip::{build, Message, Method};
 use switch::registrar::Step;
 use switch::{Frontend, Registrar, RegistrarConfig, Triage, DEFAULT_REALM};
 use tokio::net::UdpSocket;
@@ -53,6 +53,21 @@ fn owed_answer(frontend: &Frontend, request: &Message) -> Option<Message> {
                 Step::Answer(answer) => Some(answer),
                 other => panic!("a torture REGISTER went to the store: {other:?}"),
             }
+        }
+        // The call controller, without a store: none of the torture
+        // messages has credentials for our realm or names a dialog of ours.
+        Triage::Call(request) => {
+            let status = match request.method() {
+                Some(Method::Invite) if request.to_tag().is_none() => {
+                    if request.max_forwards() == Some(0) {
+                        483
+                    } else {
+                        407
+                    }
+                }
+                _ => 481,
+            };
+            Some(build::response(&request, status, "").build())
         }
     }
 }

@@ -96,28 +96,33 @@ async fn every_answer_has_a_fresh_to_tag() {
 }
 
 #[tokio::test]
-async fn invite_gets_405_with_allow_over_udp_and_tcp() {
+async fn a_method_not_served_gets_405_with_allow_over_udp_and_tcp() {
     let exchange = start().await;
     let peer = udp_peer().await;
-    let invite = request("INVITE", "UDP", peer.local_addr().unwrap(), &unique("inv"));
+    let invite = request(
+        "SUBSCRIBE",
+        "UDP",
+        peer.local_addr().unwrap(),
+        &unique("sub"),
+    );
     peer.send_to(invite.as_bytes(), exchange.udp).await.unwrap();
     let refusal = recv_message(&peer).await;
     assert_eq!(refusal.status(), Some(405));
     assert_eq!(refusal.reason(), Some("Method Not Allowed"));
     assert_eq!(
         header(&refusal, HeaderName::Allow),
-        "OPTIONS, ACK, REGISTER"
+        "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO"
     );
     assert!(refusal.to_tag().is_some());
 
     let mut tcp = StreamPeer::connect(exchange.tcp).await;
-    let invite = request("INVITE", "TCP", tcp.local_addr(), &unique("inv"));
+    let invite = request("SUBSCRIBE", "TCP", tcp.local_addr(), &unique("sub"));
     tcp.send(invite.as_bytes()).await;
     let refusal = tcp.next_message().await.expect("an answer");
     assert_eq!(refusal.status(), Some(405));
     assert_eq!(
         header(&refusal, HeaderName::Allow),
-        "OPTIONS, ACK, REGISTER"
+        "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO"
     );
 }
 
@@ -144,7 +149,7 @@ async fn register_goes_to_the_registrar_and_an_unknown_method_gets_501() {
     assert_eq!(refusal.status(), Some(501));
     assert_eq!(
         header(&refusal, HeaderName::Allow),
-        "OPTIONS, ACK, REGISTER"
+        "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO"
     );
 }
 
@@ -220,7 +225,8 @@ async fn pipelined_requests_on_one_connection_are_answered_in_order() {
         burst.push_str("\r\n"); // noise between messages is skipped
     }
     peer.send(burst.as_bytes()).await;
-    for (i, expected) in [200, 405, 200, 501, 200].into_iter().enumerate() {
+    // The INVITE is challenged: calls need the caller's credentials.
+    for (i, expected) in [200, 407, 200, 501, 200].into_iter().enumerate() {
         let answer = peer.next_message().await.expect("an answer");
         assert_eq!(answer.status(), Some(expected));
         assert_eq!(answer.call_id(), Some(format!("pipe-{i}").as_str()));

@@ -11,11 +11,12 @@
 pub(crate) mod tcp;
 pub(crate) mod udp;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -104,6 +105,83 @@ impl fmt::Display for Source {
             write!(f, " ({id})")?;
         }
         Ok(())
+    }
+}
+
+impl Source {
+    /// Whether the transport retransmits for us (TCP) or not (UDP).
+    pub fn reliability(&self) -> sip::transaction::Reliability {
+        match self.transport {
+            Transport::Udp => sip::transaction::Reliability::Unreliable,
+            Transport::Tcp => sip::transaction::Reliability::Reliable,
+        }
+    }
+}
+
+/// The flows the node can send requests on: its UDP sockets, and the TCP
+/// connections peers opened to it (a phone behind NAT can only be reached
+/// over the connection it registered on, RFC 5626). Shared by the
+/// transports, which add and remove connections, and the engine, which
+/// sends calls to registered contacts.
+#[derive(Debug, Clone, Default)]
+pub struct Flows(Arc<FlowsInner>);
+
+#[derive(Debug, Default)]
+struct FlowsInner {
+    udp: Vec<Arc<UdpSocket>>,
+    tcp: Mutex<HashMap<SocketAddr, Source>>,
+}
+
+impl Flows {
+    fn new(udp: Vec<Arc<UdpSocket>>) -> Flows {
+        Flows(Arc::new(FlowsInner {
+            udp,
+            tcp: Mutex::default(),
+        }))
+    }
+
+    /// The way to `remote` over `transport`: a UDP socket of the same
+    /// address family, or the open TCP connection from that address.
+    /// `None` when there is no such flow (the phone's connection closed).
+    pub fn to(&self, transport: Transport, remote: SocketAddr) -> Option<Source> {
+        match transport {
+            Transport::Udp => {
+                let socket = self.0.udp.iter().find(|s| {
+                    s.local_addr()
+                        .is_ok_and(|local| local.is_ipv4() == remote.is_ipv4())
+                })?;
+                Some(Source {
+                    transport,
+                    local: socket.local_addr().ok()?,
+                    remote,
+                    connection: None,
+                    outbound: Outbound(Path::Datagram {
+                        socket: socket.clone(),
+                        to: remote,
+                    }),
+                })
+            }
+            Transport::Tcp => self.connections().get(&remote).cloned(),
+        }
+    }
+
+    fn connections(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Source>> {
+        // A panic while holding this lock leaves the map itself intact.
+        self.0.tcp.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn connected(&self, source: &Source) {
+        self.connections().insert(source.remote, source.clone());
+    }
+
+    pub(crate) fn disconnected(&self, source: &Source) {
+        let mut connections = self.connections();
+        if connections
+            .get(&source.remote)
+            .is_some_and(|s| s.connection == source.connection)
+        {
+            connections.remove(&source.remote);
+        }
     }
 }
 
@@ -325,15 +403,18 @@ impl Bound {
             .collect()
     }
 
-    /// Starts a receive loop per socket in `tasks`.
+    /// Starts a receive loop per socket in `tasks`; the flows they open
+    /// are listed in what it returns.
     pub(crate) fn serve(
         self,
         tasks: &mut JoinSet<()>,
         inbound: &mpsc::Sender<Inbound>,
         limits: &TcpLimits,
-    ) {
-        for socket in self.udp {
-            tasks.spawn(udp::receive(Arc::new(socket), inbound.clone()));
+    ) -> Flows {
+        let udp: Vec<Arc<UdpSocket>> = self.udp.into_iter().map(Arc::new).collect();
+        let flows = Flows::new(udp.clone());
+        for socket in udp {
+            tasks.spawn(udp::receive(socket, inbound.clone()));
         }
         let ids = ConnectionIds::default();
         let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -344,8 +425,10 @@ impl Bound {
                 limits.clone(),
                 ids.clone(),
                 connections.clone(),
+                flows.clone(),
             ));
         }
+        flows
     }
 }
 

@@ -21,8 +21,8 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::{
-    ConnectionId, ConnectionIds, Inbound, Outbound, Path, Source, TcpLimits, Throttled, Transport,
-    PONG,
+    ConnectionId, ConnectionIds, Flows, Inbound, Outbound, Path, Source, TcpLimits, Throttled,
+    Transport, PONG,
 };
 
 /// How much is read from a connection at a time.
@@ -44,6 +44,7 @@ pub(crate) async fn accept(
     limits: TcpLimits,
     ids: ConnectionIds,
     capacity: Arc<Semaphore>,
+    flows: Flows,
 ) {
     let local = match listener.local_addr() {
         Ok(addr) => addr,
@@ -68,7 +69,7 @@ pub(crate) async fn accept(
                         continue;
                     };
                     let peer = Peer { local, remote, id: ids.next() };
-                    open.spawn(serve(stream, peer, inbound.clone(), limits.clone(), permit));
+                    open.spawn(serve(stream, peer, inbound.clone(), limits.clone(), permit, flows.clone()));
                 }
                 Err(e) => {
                     warn!(%local, error = %e, "TCP accept failed");
@@ -128,6 +129,7 @@ async fn serve(
     inbound: mpsc::Sender<Inbound>,
     limits: TcpLimits,
     _slot: OwnedSemaphorePermit,
+    flows: Flows,
 ) {
     // SIP messages are small and latency matters more than packet count.
     if let Err(e) = stream.set_nodelay(true) {
@@ -147,8 +149,13 @@ async fn serve(
         }),
     };
     debug!(%source, "TCP connection accepted");
+    flows.connected(&source);
     let read_side = async {
-        let closing = read(reader, source, &inbound, &limits).await;
+        let closing = read(reader, source.clone(), &inbound, &limits).await;
+        // Calls no longer go out on it; its writer ends once the answers
+        // still owed are written.
+        flows.disconnected(&source);
+        drop(source);
         debug!(connection = %peer.id, remote = %peer.remote, "TCP connection ends: {closing}");
         if closing.is_forced() {
             // The writer may already be gone; then there is nothing to stop.
