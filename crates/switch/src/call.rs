@@ -827,9 +827,18 @@ impl CallController {
             return;
         };
         let Some(index) = call.branches.iter().position(|b| b.tx == tx) else {
-            // The winner's 2xx again, after its branch became leg B.
             if status / 100 == 2 {
-                self.retransmitted_2xx(key, Side::B, &response);
+                let same_dialog = call.b.as_ref().is_some_and(|b| {
+                    response.to_tag().is_some_and(|tag| b.remote.contains(tag))
+                        && response.call_id() == Some(b.call_id.as_str())
+                });
+                if same_dialog {
+                    // The winner's 2xx again, after its branch became leg B.
+                    self.retransmitted_2xx(key, Side::B, &response);
+                } else {
+                    // Another dialog of the same INVITE (forked further on).
+                    self.refuse_2xx(layer, tx, &response);
+                }
             }
             return;
         };

@@ -663,3 +663,123 @@ async fn a_call_in_progress_when_the_node_dies_is_closed_at_the_next_start() {
     assert_eq!(cdrs[0].disposition, Disposition::Interrupted);
     assert!(cdrs[0].answer_at.is_some());
 }
+
+#[tokio::test]
+async fn bad_input_of_every_kind_leaves_a_call_in_progress_intact() {
+    let (exchange, mut alice, bob) = exchange(CallConfig::default()).await;
+    let (mut calling, b_invite, _) = answered_call(&exchange, &mut alice, &bob).await;
+    throw_garbage(&exchange, 3261).await;
+    // Hostile requests aimed at the call itself: a BYE with the call's
+    // Call-ID but a forged tag, a CANCEL and a stray ACK for it, a response
+    // that matches nothing.
+    let forged = alice_request(&alice, &mut calling, "BYE", None).replace(
+        &format!("tag={}", calling.to_tag.as_deref().unwrap()),
+        "tag=forged",
+    );
+    send(&alice, exchange.udp, forged.as_bytes()).await;
+    next_response(&alice, 481).await;
+    let invite = Message::parse_datagram(Bytes::from(calling.last_invite.clone())).unwrap();
+    send(&alice, exchange.udp, build::cancel(&invite).as_bytes()).await;
+    // The INVITE was answered: the CANCEL changes nothing (RFC 3261 §9.2).
+    let cancelled = next_response(&alice, 200).await;
+    assert_eq!(cancelled.cseq().unwrap().method, "CANCEL");
+    send(
+        &alice,
+        exchange.udp,
+        ack_for(&alice, &calling, 99).as_bytes(),
+    )
+    .await;
+    // A 2xx of another dialog for the callee's INVITE is ACKed and ended.
+    let stray = build::response(&b_invite, 200, "OK")
+        .to_tag("other-dialog")
+        .header(HeaderName::Contact, &format!("<sip:other@{}>", bob.addr()))
+        .build();
+    send(&bob, exchange.udp, stray.as_bytes()).await;
+    let (stray_ack, _) = next_request(&bob).await;
+    assert_eq!(stray_ack.method(), Some(&Method::Ack));
+    assert_eq!(stray_ack.to_tag(), Some("other-dialog"));
+    let (stray_bye, from) = next_request(&bob).await;
+    assert_eq!(stray_bye.method(), Some(&Method::Bye));
+    assert_eq!(stray_bye.to_tag(), Some("other-dialog"));
+    send(
+        &bob,
+        from,
+        &reply(&stray_bye, 200, "other-dialog", &bob, None),
+    )
+    .await;
+    assert_answers_options(&exchange).await;
+
+    // The call goes on and ends as it should.
+    let bye = alice_request(&alice, &mut calling, "BYE", None);
+    send(&alice, exchange.udp, bye.as_bytes()).await;
+    let (b_bye, from) = next_request(&bob).await;
+    assert_eq!(b_bye.method(), Some(&Method::Bye));
+    assert_eq!(b_bye.call_id(), b_invite.call_id());
+    send(&bob, from, &reply(&b_bye, 200, "bob-tag", &bob, None)).await;
+    let ok = next_response(&alice, 200).await;
+    assert_eq!(ok.cseq().unwrap().method, "BYE");
+    let cdrs = cdrs(&exchange, 1).await;
+    assert_eq!(cdrs.len(), 1);
+    assert_eq!(cdrs[0].disposition, Disposition::Answered);
+}
+
+#[tokio::test]
+async fn a_phone_registered_over_tcp_is_called_on_its_connection() {
+    let (exchange, mut alice, _bob) = exchange(CallConfig::default()).await;
+    let mut desk = StreamPeer::connect(exchange.tcp).await;
+    let local = desk.local_addr();
+    let register = |cseq: u32, authorization: &str| {
+        format!(
+            "REGISTER sip:callex.test SIP/2.0\r\n\
+             Via: SIP/2.0/TCP {local};branch=z9hG4bK-tcpreg-{cseq}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:{BOB}@callex.test>;tag=tcpreg\r\n\
+             To: <sip:{BOB}@callex.test>\r\n\
+             Call-ID: tcpreg-{local}\r\n\
+             CSeq: {cseq} REGISTER\r\n\
+             Contact: <sip:desk@{local};transport=tcp>\r\n\
+             {authorization}Content-Length: 0\r\n\r\n"
+        )
+    };
+    desk.send(register(1, "").as_bytes()).await;
+    let challenged = desk.next_message().await.unwrap();
+    let challenge = challenged
+        .headers(HeaderName::WwwAuthenticate)
+        .find_map(|v| digest::Challenge::parse(v).ok())
+        .unwrap();
+    let credentials = digest::respond(
+        &challenge,
+        "REGISTER",
+        "sip:callex.test",
+        BOB,
+        PASSWORD,
+        "beef",
+        1,
+    )
+    .unwrap();
+    desk.send(register(2, &format!("Authorization: {credentials}\r\n")).as_bytes())
+        .await;
+    assert_eq!(desk.next_message().await.unwrap().status(), Some(200));
+
+    place_call(&exchange, &mut alice, BOB).await;
+    let mut b_invite = desk
+        .next_message()
+        .await
+        .expect("the INVITE on the connection");
+    while b_invite.method() != Some(&Method::Invite) {
+        b_invite = desk.next_message().await.unwrap();
+    }
+    assert!(header(&b_invite, HeaderName::Via).starts_with("SIP/2.0/TCP"));
+    assert!(header(&b_invite, HeaderName::Contact).contains("transport=tcp"));
+    let ok = build::response(&b_invite, 200, "OK")
+        .to_tag("desk")
+        .header(
+            HeaderName::Contact,
+            &format!("<sip:desk@{local};transport=tcp>"),
+        )
+        .body("application/sdp", Bytes::from_static(SDP_ANSWER.as_bytes()))
+        .build();
+    desk.send(ok.as_bytes()).await;
+    let answered = next_response(&alice, 200).await;
+    assert_eq!(answered.body(), SDP_ANSWER.as_bytes());
+}

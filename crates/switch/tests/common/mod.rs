@@ -381,3 +381,59 @@ impl Phone {
         self.send(exchange, &second).await
     }
 }
+
+/// Sends the exchange bad input of every kind, over UDP and TCP: empty and
+/// random datagrams, half messages, invalid UTF-8, oversize datagrams,
+/// single-byte mutations of a good request, and streams of random bytes or
+/// half a message then a close. Deterministic for a seed.
+pub async fn throw_garbage(exchange: &Exchange, seed: u64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let options = request(
+        "OPTIONS",
+        "UDP",
+        "127.0.0.1:5999".parse().unwrap(),
+        "garbage",
+    );
+    let half = &options.as_bytes()[..options.len() / 2];
+    let mut invalid_utf8 = options.clone().into_bytes();
+    invalid_utf8.splice(30..30, [0xff, 0xfe, 0xc3, 0x28, 0x80]);
+    let mut datagrams: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"\r\n\r\n".to_vec(),
+        half.to_vec(),
+        invalid_utf8.clone(),
+        b"SIP/2.0 200\r\n\r\n".to_vec(),
+        b"INVITE\0sip:\0 SIP/2.0\r\n\r\n".to_vec(),
+        vec![0u8; 65_507],
+    ];
+    for _ in 0..200 {
+        let len = rng.gen_range(1..1500);
+        datagrams.push((0..len).map(|_| rng.gen()).collect());
+    }
+    // Mutations of a good message: each byte flipped somewhere.
+    for _ in 0..200 {
+        let mut m = options.clone().into_bytes();
+        let at = rng.gen_range(0..m.len());
+        m[at] = rng.gen();
+        datagrams.push(m);
+    }
+    let garbler = udp_peer().await;
+    for datagram in &datagrams {
+        garbler.send_to(datagram, exchange.udp).await.unwrap();
+    }
+
+    // Over TCP, each on its own connection: random bytes, half a message
+    // then a close, and invalid UTF-8 in a framed message.
+    let mut streams: Vec<Vec<u8>> = vec![half.to_vec(), invalid_utf8];
+    for _ in 0..20 {
+        let len = rng.gen_range(1..4000);
+        streams.push((0..len).map(|_| rng.gen()).collect());
+    }
+    for bytes in &streams {
+        let mut peer = StreamPeer::connect(exchange.tcp).await;
+        // The exchange may close first; what matters is that it goes on.
+        let _ = peer.stream.write_all(bytes).await;
+        let _ = peer.stream.shutdown().await;
+    }
+}
