@@ -30,6 +30,10 @@ async fn exchange(config: CallConfig) -> (Exchange, Phone, Phone) {
         ..local_config()
     })
     .await;
+    with_members(exchange).await
+}
+
+async fn with_members(exchange: Exchange) -> (Exchange, Phone, Phone) {
     add_member(exchange.service.store(), ALICE, PASSWORD).await;
     add_member(exchange.service.store(), BOB, PASSWORD).await;
     let alice = Phone::new(ALICE).await;
@@ -642,9 +646,22 @@ async fn an_answered_call_is_ended_cleanly_at_shutdown_with_its_cdr() {
     assert_eq!(cdrs[0].disposition, Disposition::Answered);
 }
 
-#[tokio::test]
-async fn a_call_in_progress_when_the_node_dies_is_closed_at_the_next_start() {
-    let (exchange, mut alice, bob) = exchange(CallConfig::default()).await;
+/// A call answered and hung up by the caller, to its last 200.
+async fn complete_call(exchange: &Exchange, alice: &mut Phone, bob: &Phone) {
+    let (mut calling, _, _) = answered_call(exchange, alice, bob).await;
+    let bye = alice_request(alice, &mut calling, "BYE", None);
+    send(alice, exchange.udp, bye.as_bytes()).await;
+    let (b_bye, from) = next_request(bob).await;
+    send(bob, from, &reply(&b_bye, 200, "bob-tag", bob, None)).await;
+    let ok = next_response(alice, 200).await;
+    assert_eq!(ok.cseq().unwrap().method, "BYE");
+}
+
+/// One call ends before the node is killed, one is in progress: after a
+/// restart on the same store, the first has its CDR as answered, the other
+/// is closed as interrupted.
+async fn killed_during_calls(exchange: Exchange, mut alice: Phone, bob: Phone) {
+    complete_call(&exchange, &mut alice, &bob).await;
     let (_calling, _b_invite, _) = answered_call(&exchange, &mut alice, &bob).await;
     let Exchange {
         service, data_dir, ..
@@ -652,16 +669,36 @@ async fn a_call_in_progress_when_the_node_dies_is_closed_at_the_next_start() {
     let store = service.store().clone();
     // Killed: nothing is ended, nothing more is written.
     service.stop().await;
-    assert!(store
+    let before = store
         .cdrs(&CdrFilter::default(), Page::first(10))
         .await
-        .unwrap()
-        .is_empty());
+        .unwrap();
+    assert_eq!(
+        before.len(),
+        1,
+        "the call that ended has its CDR: {before:?}"
+    );
+    assert_eq!(before[0].disposition, Disposition::Answered);
     let restarted = start_on(local_config(), store, data_dir).await;
-    let cdrs = cdrs(&restarted, 1).await;
-    assert_eq!(cdrs.len(), 1);
-    assert_eq!(cdrs[0].disposition, Disposition::Interrupted);
-    assert!(cdrs[0].answer_at.is_some());
+    let cdrs = cdrs(&restarted, 2).await;
+    assert_eq!(cdrs.len(), 2);
+    assert_eq!(cdrs[1].disposition, Disposition::Interrupted);
+    assert!(cdrs[1].answer_at.is_some());
+}
+
+#[tokio::test]
+async fn calls_on_postgresql_keep_their_cdrs_across_a_kill() {
+    let store = postgres_store().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let exchange = start_on(local_config(), store, data_dir).await;
+    let (exchange, alice, bob) = with_members(exchange).await;
+    killed_during_calls(exchange, alice, bob).await;
+}
+
+#[tokio::test]
+async fn a_call_in_progress_when_the_node_dies_is_closed_at_the_next_start() {
+    let (exchange, alice, bob) = exchange(CallConfig::default()).await;
+    killed_during_calls(exchange, alice, bob).await;
 }
 
 #[tokio::test]

@@ -61,6 +61,46 @@ pub async fn start_configured(config: SipConfig) -> Exchange {
     start_on(config, store, data_dir).await
 }
 
+/// A store in a fresh schema of the PostgreSQL test database
+/// (`CALLEX_TEST_POSTGRES_URL`, by default the local server's `test`).
+pub async fn postgres_store() -> store::Store {
+    use sqlx::{Connection, Executor};
+    let base = std::env::var("CALLEX_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("these tests need PostgreSQL at {base} (set CALLEX_TEST_POSTGRES_URL): {e}")
+        });
+    // Schemas of earlier test processes that are gone are dropped here.
+    let leftovers: Vec<(String,)> =
+        sqlx::query_as("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'switch_test_%'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+    for (name,) in leftovers {
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = admin
+                .execute(format!("DROP SCHEMA IF EXISTS {name} CASCADE").as_str())
+                .await;
+        }
+    }
+    let schema = format!(
+        "switch_test_{}_{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    admin
+        .execute(format!("CREATE SCHEMA {schema}").as_str())
+        .await
+        .expect("a test schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    store::Store::open(&format!("{base}{separator}options[search_path]={schema}"))
+        .await
+        .expect("the PostgreSQL store")
+}
+
 /// An exchange on an existing store (a restart).
 pub async fn start_on(
     config: SipConfig,
