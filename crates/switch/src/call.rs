@@ -376,24 +376,14 @@ impl CallController {
                     Some((call, side)) => {
                         self.in_dialog(layer, id, request, source, call, side, clock)
                     }
-                    None => respond(
-                        layer,
-                        id,
-                        answer(&request, 481, "Call/Transaction Does Not Exist").build(),
-                        clock,
-                    ),
+                    None => reply(layer, id, &request, 481, clock),
                 }
             }
             None if method == Some(Method::Invite) => {
                 self.invite(layer, id, request, source, clock)
             }
             // BYE, UPDATE, INFO outside a dialog.
-            None => respond(
-                layer,
-                id,
-                answer(&request, 481, "Call/Transaction Does Not Exist").build(),
-                clock,
-            ),
+            None => reply(layer, id, &request, 481, clock),
         }
     }
 
@@ -413,12 +403,7 @@ impl CallController {
             return respond(layer, id, busy, clock);
         }
         if request.max_forwards() == Some(0) {
-            return respond(
-                layer,
-                id,
-                answer(&request, 483, "Too Many Hops").build(),
-                clock,
-            );
+            return reply(layer, id, &request, 483, clock);
         }
         let Some(credentials) = credentials_for(&request, &self.realm) else {
             let challenge = self.challenge(&request, clock, false);
@@ -461,12 +446,7 @@ impl CallController {
             Ok(looked_up) => looked_up,
             Err(e) => {
                 warn!(error = %e, "caller's credentials could not be read");
-                return respond(
-                    layer,
-                    id,
-                    answer(&request, 500, "Server Internal Error").build(),
-                    clock,
-                );
+                return reply(layer, id, &request, 500, clock);
             }
         };
         let Some(credentials) = credentials_for(&request, &self.realm) else {
@@ -1213,12 +1193,7 @@ impl CallController {
         clock: Clock,
     ) {
         let Some(call) = self.calls.get_mut(&key) else {
-            return respond(
-                layer,
-                id,
-                answer(&request, 481, "Call/Transaction Does Not Exist").build(),
-                clock,
-            );
+            return reply(layer, id, &request, 481, clock);
         };
         let method = request.method().cloned().unwrap_or(Method::Ack);
         if call.phase == Phase::Ending {
@@ -1228,21 +1203,11 @@ impl CallController {
                 call.closing.push((id, ok));
                 return;
             }
-            return respond(
-                layer,
-                id,
-                answer(&request, 481, "Call/Transaction Does Not Exist").build(),
-                clock,
-            );
+            return reply(layer, id, &request, 481, clock);
         }
         if call.b.is_none() {
             // Early dialog: nothing is relayed before the answer.
-            return respond(
-                layer,
-                id,
-                answer(&request, 491, "Request Pending").build(),
-                clock,
-            );
+            return reply(layer, id, &request, 491, clock);
         }
         if method == Method::Bye {
             let ok = answer(&request, 200, "OK").build();
@@ -1291,12 +1256,7 @@ impl CallController {
             }
             Err(e) => {
                 debug!(error = %e, "in-dialog request not relayed");
-                respond(
-                    layer,
-                    id,
-                    answer(&request, 500, "Server Internal Error").build(),
-                    clock,
-                );
+                reply(layer, id, &request, 500, clock);
             }
         }
     }
@@ -1416,14 +1376,9 @@ impl CallController {
         clock: Clock,
     ) {
         let Some(invite_tx) = layer.find_cancelled(cancel) else {
-            return respond(
-                layer,
-                id,
-                answer(cancel, 481, "Call/Transaction Does Not Exist").build(),
-                clock,
-            );
+            return reply(layer, id, cancel, 481, clock);
         };
-        respond(layer, id, answer(cancel, 200, "OK").build(), clock);
+        reply(layer, id, cancel, 200, clock);
         if let Some(Authenticating { request, .. }) = self.authenticating.remove(&invite_tx) {
             let terminated = answer(&request, 487, "Request Terminated").build();
             return respond(layer, invite_tx, terminated, clock);
@@ -1661,6 +1616,18 @@ fn respond(
     if let Err(e) = layer.send_response(id, response, clock.at) {
         debug!(%id, error = %e, "answer not sent");
     }
+}
+
+/// Answers `request` with `status` and its standard reason phrase.
+fn reply(
+    layer: &mut TransactionLayer<Source>,
+    id: TransactionId,
+    request: &Message,
+    status: u16,
+    clock: Clock,
+) {
+    let refusal = answer(request, status, build::default_reason(status)).build();
+    respond(layer, id, refusal, clock);
 }
 
 /// A final response of the exchange's own.

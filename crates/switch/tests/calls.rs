@@ -330,14 +330,7 @@ async fn a_call_is_relayed_between_members_and_the_legs_share_nothing_internal()
     );
 
     // Alice hangs up: Bob gets the BYE, Alice her 200 once the CDR is written.
-    let bye = alice_request(&alice, &mut calling, "BYE", None);
-    send(&alice, exchange.udp, bye.as_bytes()).await;
-    let (b_bye, from) = next_request(&bob).await;
-    assert_eq!(b_bye.method(), Some(&Method::Bye));
-    assert_eq!(b_bye.call_id(), b_invite.call_id());
-    send(&bob, from, &reply(&b_bye, 200, "bob-tag", &bob, None)).await;
-    let ok = next_response(&alice, 200).await;
-    assert_eq!(ok.cseq().unwrap().method, "BYE");
+    alice_hangs_up(&exchange, &alice, &mut calling, &bob, &b_invite).await;
 
     let cdrs = cdrs(&exchange, 1).await;
     assert_eq!(cdrs.len(), 1, "{cdrs:?}");
@@ -646,15 +639,28 @@ async fn an_answered_call_is_ended_cleanly_at_shutdown_with_its_cdr() {
     assert_eq!(cdrs[0].disposition, Disposition::Answered);
 }
 
-/// A call answered and hung up by the caller, to its last 200.
-async fn complete_call(exchange: &Exchange, alice: &mut Phone, bob: &Phone) {
-    let (mut calling, _, _) = answered_call(exchange, alice, bob).await;
-    let bye = alice_request(alice, &mut calling, "BYE", None);
+/// Alice's BYE reaches Bob on leg B, and Alice gets her 200.
+async fn alice_hangs_up(
+    exchange: &Exchange,
+    alice: &Phone,
+    calling: &mut Calling,
+    bob: &Phone,
+    b_invite: &Message,
+) {
+    let bye = alice_request(alice, calling, "BYE", None);
     send(alice, exchange.udp, bye.as_bytes()).await;
     let (b_bye, from) = next_request(bob).await;
+    assert_eq!(b_bye.method(), Some(&Method::Bye));
+    assert_eq!(b_bye.call_id(), b_invite.call_id());
     send(bob, from, &reply(&b_bye, 200, "bob-tag", bob, None)).await;
     let ok = next_response(alice, 200).await;
     assert_eq!(ok.cseq().unwrap().method, "BYE");
+}
+
+/// A call answered and hung up by the caller, to its last 200.
+async fn complete_call(exchange: &Exchange, alice: &mut Phone, bob: &Phone) {
+    let (mut calling, b_invite, _) = answered_call(exchange, alice, bob).await;
+    alice_hangs_up(exchange, alice, &mut calling, bob, &b_invite).await;
 }
 
 /// One call ends before the node is killed, one is in progress: after a
@@ -747,14 +753,7 @@ async fn bad_input_of_every_kind_leaves_a_call_in_progress_intact() {
     assert_answers_options(&exchange).await;
 
     // The call goes on and ends as it should.
-    let bye = alice_request(&alice, &mut calling, "BYE", None);
-    send(&alice, exchange.udp, bye.as_bytes()).await;
-    let (b_bye, from) = next_request(&bob).await;
-    assert_eq!(b_bye.method(), Some(&Method::Bye));
-    assert_eq!(b_bye.call_id(), b_invite.call_id());
-    send(&bob, from, &reply(&b_bye, 200, "bob-tag", &bob, None)).await;
-    let ok = next_response(&alice, 200).await;
-    assert_eq!(ok.cseq().unwrap().method, "BYE");
+    alice_hangs_up(&exchange, &alice, &mut calling, &bob, &b_invite).await;
     let cdrs = cdrs(&exchange, 1).await;
     assert_eq!(cdrs.len(), 1);
     assert_eq!(cdrs[0].disposition, Disposition::Answered);
