@@ -13,7 +13,7 @@
 //! node = "exchange-1"
 //! sip_tcp_idle_timeout = 120
 //! sip_tcp_max_connections = 1024
-//! digest_algorithms = ["sha-256", "md5"]
+//! digest_algorithms = ["md5"]
 //! ring_timeout = 60
 //! shutdown_grace = 30
 //! # sip_advertise = "203.0.113.7"

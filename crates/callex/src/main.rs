@@ -172,8 +172,11 @@ struct ServeArgs {
     sip_tcp_max_connections: Option<usize>,
 
     /// Digest algorithms phones are challenged with, preferred first (one
-    /// WWW-Authenticate each). Some phones answer only the first challenge
-    /// and know only MD5: `md5` lets them in. [default: sha-256,md5]
+    /// WWW-Authenticate each). Some phones fail on a challenge they do not
+    /// know rather than answer the next (baresip 1.0) or read only the
+    /// first (SIPp), hence MD5 alone by default; `sha-256,md5` offers
+    /// SHA-256 to phones that handle both, `sha-256` requires it.
+    /// [default: md5]
     #[arg(
         long,
         value_name = "LIST",

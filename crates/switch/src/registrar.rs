@@ -50,9 +50,12 @@ pub struct RegistrarConfig {
     /// How long a nonce of a 401 challenge may be answered.
     pub nonce_lifetime: Duration,
     /// The digest algorithms challenged with, one `WWW-Authenticate` each,
-    /// preferred first (RFC 8760: SHA-256, then MD5). Some clients answer
-    /// only the first challenge and know only MD5 (SIPp 3.6): `[Md5]` lets
-    /// them in.
+    /// preferred first (RFC 8760). By default MD5 alone, as phones in the
+    /// field expect: some fail on a challenge they do not know instead of
+    /// answering the next one (Debian's baresip 1.0 refuses to register
+    /// when a SHA-256 challenge is among them; SIPp 3.6 answers only the
+    /// first). `[Sha256, Md5]` offers SHA-256 to phones that handle
+    /// several challenges, `[Sha256]` requires it.
     pub algorithms: Vec<Algorithm>,
     /// How often expired bindings are deleted (they are hidden as soon as
     /// they expire whatever this is).
@@ -66,7 +69,7 @@ impl Default for RegistrarConfig {
             max_expires: 3600,
             default_expires: 3600,
             nonce_lifetime: Duration::from_secs(300),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: vec![Algorithm::Md5],
             purge_interval: Duration::from_secs(30),
         }
     }

@@ -45,9 +45,15 @@ pub async fn start_with(tcp: TcpLimits) -> Exchange {
 }
 
 /// The configuration of a test exchange: ephemeral ports on 127.0.0.1.
+/// Both digest algorithms are offered, SHA-256 first, so that tests can
+/// answer either.
 pub fn local_config() -> SipConfig {
     SipConfig {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
+        registrar: switch::RegistrarConfig {
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            ..switch::RegistrarConfig::default()
+        },
         ..SipConfig::default()
     }
 }
