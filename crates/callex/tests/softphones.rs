@@ -16,18 +16,16 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::calls::{Exchange, Member};
+use common::wait_bounded;
 
-const CALLER: &str = "0262006200082";
-const CALLEE: &str = "0212345678001";
 const CALLER_TONE_HZ: f64 = 440.0;
 const CALLEE_TONE_HZ: f64 = 660.0;
 /// G.711 (PCMU) runs at 8 kHz; the tone files and the recordings do too.
@@ -84,63 +82,6 @@ const MODULES: [&str; 6] = [
     "menu.so",
 ];
 
-/// Runs a short `callex` command (member, number, cdr) to its end, bounded.
-fn run(mut command: Command) -> (bool, String, String) {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run callex");
-    let status = wait_bounded(&mut child).unwrap_or_else(|| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("{command:?} did not finish within {WITHIN:?}");
-    });
-    let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_string(&mut out);
-    }
-    if let Some(mut s) = child.stderr.take() {
-        let _ = s.read_to_string(&mut err);
-    }
-    (status.success(), out, err)
-}
-
-fn operator(data_dir: &Path, args: &[&str]) -> String {
-    let mut command = callex();
-    command.args(args).arg("--data-dir").arg(data_dir);
-    let (ok, out, err) = run(command);
-    assert!(ok, "callex {args:?} succeeds; stdout {out}, stderr {err}");
-    out
-}
-
-/// Adds a member holding `number` and returns the number's SIP password.
-fn provision(data_dir: &Path, name: &str, number: &str) -> String {
-    let id = operator(
-        data_dir,
-        &["member", "add", "--name", name, "--country", "KR"],
-    );
-    let id = id.trim();
-    assert!(
-        !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
-        "member add prints the id: {id:?}"
-    );
-    let granted = operator(data_dir, &["number", "grant", number, "--member", id]);
-    let password = granted
-        .lines()
-        .find_map(|l| l.strip_prefix("SIP password: "))
-        .unwrap_or_else(|| panic!("number grant prints the SIP password:\n{granted}"))
-        .trim()
-        .to_owned();
-    // It goes into baresip's account line, where ; > , would cut it.
-    assert!(
-        !password.is_empty() && password.bytes().all(|b| b.is_ascii_alphanumeric()),
-        "an alphanumeric SIP password: {password:?}"
-    );
-    password
-}
-
 /// A mono 16-bit WAV file of a sine at `hz`, `seconds` long.
 fn write_tone(path: &Path, hz: f64, seconds: u32) {
     let samples = RATE * seconds;
@@ -165,11 +106,10 @@ fn write_tone(path: &Path, hz: f64, seconds: u32) {
     std::fs::write(path, wav).expect("write the tone file");
 }
 
-/// A member's phone line: the number it registers, its password, the tone
+/// A member's phone line: the member whose number it registers, the tone
 /// it sends, and whether it answers calls at once.
 struct Line<'a> {
-    number: &'a str,
-    password: &'a str,
+    member: &'a Member,
     tone_hz: f64,
     auto_answer: bool,
 }
@@ -192,11 +132,17 @@ impl Phone {
         line: Line,
     ) -> Phone {
         let Line {
-            number,
-            password,
+            member: Member {
+                number, password, ..
+            },
             tone_hz,
             auto_answer,
         } = line;
+        // It goes into baresip's account line, where ; > , would cut it.
+        assert!(
+            !password.is_empty() && password.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "an alphanumeric SIP password: {password:?}"
+        );
         std::fs::create_dir_all(dir.join("received")).expect("create the phone's directory");
         let tone = dir.join("tone.wav");
         write_tone(&tone, tone_hz, 30);
@@ -362,7 +308,7 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-fn report(exchange: &Running, phones: &[&Phone]) -> String {
+fn report(exchange: &Exchange, phones: &[&Phone]) -> String {
     let mut out = String::new();
     for phone in phones {
         out.push_str(&format!(
@@ -372,10 +318,7 @@ fn report(exchange: &Running, phones: &[&Phone]) -> String {
             tail(&phone.log(), 80)
         ));
     }
-    out.push_str(&format!(
-        "\n--- callex stderr ---\n{}\n",
-        tail(&exchange.stderr(), 120)
-    ));
+    out.push_str(&format!("\n--- callex log ---\n{}\n", exchange.log_tail()));
     out
 }
 
@@ -468,157 +411,21 @@ fn listen(samples: &[i16], peer_hz: f64, own_hz: f64) -> Heard {
     }
 }
 
-/// A JSON value of a flat object: strings decoded, anything else raw.
-#[derive(Debug, PartialEq)]
-enum Json {
-    Str(String),
-    Raw(String),
-}
-
-impl Json {
-    fn str(&self) -> Option<&str> {
-        match self {
-            Json::Str(s) => Some(s),
-            Json::Raw(_) => None,
-        }
-    }
-    fn number(&self) -> Option<f64> {
-        match self {
-            Json::Raw(r) => r.parse().ok(),
-            Json::Str(_) => None,
-        }
-    }
-}
-
-/// Parses one JSON object into its top-level fields (nested values are
-/// kept raw). Enough for `cdr list --json`, without a JSON dependency.
-fn json_object(line: &str) -> Option<HashMap<String, Json>> {
-    let mut chars = line.trim().chars().peekable();
-    fn string(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<String> {
-        let mut out = String::new();
-        loop {
-            match chars.next()? {
-                '"' => return Some(out),
-                '\\' => match chars.next()? {
-                    'n' => out.push('\n'),
-                    't' => out.push('\t'),
-                    'r' => out.push('\r'),
-                    'b' => out.push('\u{8}'),
-                    'f' => out.push('\u{c}'),
-                    'u' => {
-                        let hex: String = chars.by_ref().take(4).collect();
-                        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                    }
-                    c => out.push(c),
-                },
-                c => out.push(c),
-            }
-        }
-    }
-    let skip_space = |chars: &mut std::iter::Peekable<std::str::Chars>| {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-    };
-    if chars.next()? != '{' {
-        return None;
-    }
-    let mut fields = HashMap::new();
-    loop {
-        skip_space(&mut chars);
-        match chars.next()? {
-            '}' if fields.is_empty() => return Some(fields),
-            '"' => {}
-            _ => return None,
-        }
-        let name = string(&mut chars)?;
-        skip_space(&mut chars);
-        if chars.next()? != ':' {
-            return None;
-        }
-        skip_space(&mut chars);
-        let value = if chars.peek() == Some(&'"') {
-            chars.next();
-            Json::Str(string(&mut chars)?)
-        } else {
-            let mut raw = String::new();
-            let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
-            while let Some(&c) = chars.peek() {
-                if !quoted && depth == 0 && (c == ',' || c == '}') {
-                    break;
-                }
-                chars.next();
-                raw.push(c);
-                if quoted {
-                    match (escaped, c) {
-                        (true, _) => escaped = false,
-                        (false, '\\') => escaped = true,
-                        (false, '"') => quoted = false,
-                        _ => {}
-                    }
-                } else {
-                    match c {
-                        '"' => quoted = true,
-                        '{' | '[' => depth += 1,
-                        '}' | ']' => depth = depth.checked_sub(1)?,
-                        _ => {}
-                    }
-                }
-            }
-            Json::Raw(raw.trim().to_owned())
-        };
-        fields.insert(name, value);
-        skip_space(&mut chars);
-        match chars.next()? {
-            ',' => {}
-            '}' => return Some(fields),
-            _ => return None,
-        }
-    }
-}
-
-#[test]
-fn json_object_reads_a_flat_cdr_line() {
-    let fields = json_object(
-        r#"{"call_id":"c-1","caller":"0262006200082","duration_ms":3012,"answer_at":null,"x":{"a":[1,"}"]},"s":"q\"\u0041"}"#,
-    )
-    .expect("parses");
-    assert_eq!(fields["call_id"], Json::Str("c-1".into()));
-    assert_eq!(fields["duration_ms"].number(), Some(3012.0));
-    assert_eq!(fields["answer_at"], Json::Raw("null".into()));
-    assert_eq!(fields["x"], Json::Raw(r#"{"a":[1,"}"]}"#.into()));
-    assert_eq!(fields["s"].str(), Some("q\"A"));
-    assert!(json_object("{\"a\":1").is_none());
-    assert!(json_object("not json").is_none());
-}
-
 #[test]
 fn two_baresip_softphones_call_through_callex_and_hear_each_other() {
     baresip_is_installed();
     let modules = baresip_modules();
-    let scratch = scratch_dir("softphones");
-    let data_dir = scratch.join("callex");
-    let mut command = callex();
-    command
-        .args(["serve", "--sip-listen", "127.0.0.1:0", "--http-listen"])
-        .args(["127.0.0.1:0", "--log", "info,switch=debug"])
-        // baresip 1.0 (Debian 12) knows only MD5 digests and gives up on
-        // the first challenge it cannot answer.
-        .args(["--data-dir"])
-        .arg(&data_dir);
-    let exchange = Running::start(command);
-
-    let caller_password = provision(&data_dir, "A", CALLER);
-    let callee_password = provision(&data_dir, "B", CALLEE);
+    let mut exchange = Exchange::start("softphones", &["--log", "info,switch=debug"]);
+    let (caller_member, callee_member) = (exchange.member("A"), exchange.member("B"));
+    let (caller_number, callee_number) = (&caller_member.number, &callee_member.number);
 
     let mut callee = Phone::start(
         "callee",
         &modules,
-        scratch.join("callee"),
-        exchange.udp,
+        exchange.dir().join("callee"),
+        exchange.sip(),
         Line {
-            number: CALLEE,
-            password: &callee_password,
+            member: &callee_member,
             tone_hz: CALLEE_TONE_HZ,
             auto_answer: true,
         },
@@ -626,11 +433,10 @@ fn two_baresip_softphones_call_through_callex_and_hear_each_other() {
     let mut caller = Phone::start(
         "caller",
         &modules,
-        scratch.join("caller"),
-        exchange.udp,
+        exchange.dir().join("caller"),
+        exchange.sip(),
         Line {
-            number: CALLER,
-            password: &caller_password,
+            member: &caller_member,
             tone_hz: CALLER_TONE_HZ,
             auto_answer: false,
         },
@@ -647,7 +453,7 @@ fn two_baresip_softphones_call_through_callex_and_hear_each_other() {
         }
     }
 
-    caller.command(&format!("/dial sip:{CALLEE}@{}", exchange.udp));
+    caller.command(&format!("/dial sip:{callee_number}@{}", exchange.sip()));
     // The caller gives up on a final error ("session closed: 4xx"); the
     // callee, auto-answering, must see the call established too.
     for phone in [&caller, &callee] {
@@ -667,7 +473,7 @@ fn two_baresip_softphones_call_through_callex_and_hear_each_other() {
         .map(str::to_owned)
         .unwrap_or_default();
     assert!(
-        established.contains(&format!("sip:{CALLER}@")),
+        established.contains(&format!("sip:{caller_number}@")),
         "the callee sees the caller's number: {established}{}",
         report(&exchange, &[&caller, &callee])
     );
@@ -736,65 +542,19 @@ fn two_baresip_softphones_call_through_callex_and_hear_each_other() {
     }
 
     // The call record: written by the switch when the call ends, read here
-    // from the same store while the exchange runs.
-    let deadline = Instant::now() + STEP;
-    let (records, listed) = loop {
-        let mut command = callex();
-        command
-            .args(["cdr", "list", "--json", "--data-dir"])
-            .arg(&data_dir);
-        let (ok, out, err) = run(command);
-        assert!(
-            ok,
-            "callex cdr list --json succeeds; stdout {out}, stderr {err}{diagnostics}"
-        );
-        let records: Vec<HashMap<String, Json>> = out
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                json_object(l).unwrap_or_else(|| panic!("a CDR is one JSON object a line: {l}"))
-            })
-            .collect();
-        let answered = records
-            .iter()
-            .any(|r| r.get("disposition").and_then(Json::str) == Some("answered"));
-        if answered || Instant::now() >= deadline {
-            break (records, out);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let answered: Vec<&HashMap<String, Json>> = records
-        .iter()
-        .filter(|r| r.get("disposition").and_then(Json::str) == Some("answered"))
-        .collect();
-    // One call passed authentication: one record, and it is answered.
+    // from the same store while the exchange runs. One call passed
+    // authentication: exactly one record, and it is answered.
+    let cdr = exchange.one_cdr();
+    eprintln!("the call's record: {cdr:?}");
+    assert_eq!(cdr.disposition, "answered", "{cdr:#?}");
+    assert_eq!(&cdr.caller, caller_number, "the caller in {cdr:#?}");
+    assert_eq!(&cdr.callee_dialled, callee_number, "the callee in {cdr:#?}");
     assert!(
-        records.len() == 1 && answered.len() == 1,
-        "exactly one CDR, answered, in:\n{listed}{}",
-        report(&exchange, &[])
-    );
-    let cdr = answered[0];
-    eprintln!("the call's record: {listed}");
-    let text = |name: &str| cdr.get(name).and_then(Json::str);
-    assert_eq!(text("caller"), Some(CALLER), "the caller in {listed}");
-    assert_eq!(
-        text("callee_dialled"),
-        Some(CALLEE),
-        "the callee in {listed}"
-    );
-    let duration_ms = cdr.get("duration_ms").and_then(Json::number);
-    assert!(
-        duration_ms.is_some_and(|d| d > 1_000.0),
-        "an answered call of ~{TALK:?} lasts more than 1 s: {listed}"
+        cdr.duration_ms > 1_000,
+        "an answered call of ~{TALK:?} lasts more than 1 s: {cdr:#?}"
     );
 
-    let (status, stderr) = exchange.terminate();
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "callex exits 0 on SIGTERM: {stderr}"
-    );
     drop(caller);
     drop(callee);
-    let _ = std::fs::remove_dir_all(&scratch);
+    exchange.terminate();
 }

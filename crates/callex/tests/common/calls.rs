@@ -8,9 +8,11 @@
 //! sip-tester`); without it the tests fail rather than skip.
 
 use std::fs::File;
+use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +20,7 @@ use serde::Deserialize;
 use sip::digest;
 use sip::{HeaderName, Message};
 
-use super::{callex, scratch_dir, Running, WITHIN};
+use super::{callex, scratch_dir, wait_bounded, Running, WITHIN};
 
 /// The scenarios of `tests/sipp/`.
 pub const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
@@ -78,8 +80,8 @@ pub struct Cdr {
     pub sip_code: Option<u16>,
 }
 
-/// `callex serve` with its data and the SIPp logs of one test under one
-/// scratch directory, kept when the test fails.
+/// `callex serve` with its data and the logs of one test (SIPp's, a
+/// softphone's) under one scratch directory, kept when the test fails.
 pub struct Exchange {
     running: Option<Running>,
     dir: PathBuf,
@@ -88,10 +90,10 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// `callex serve` on 127.0.0.1 port 0, challenging with MD5 only (SIPp
-    /// answers the first challenge, and only MD5), with `extra` flags.
+    /// `callex serve` on 127.0.0.1 port 0 with `extra` flags. It challenges
+    /// with MD5 alone by default, which the phones need: SIPp and Debian's
+    /// baresip 1.0 answer only the first challenge, and only MD5.
     pub fn start(label: &str, extra: &[&str]) -> Exchange {
-        require_sipp();
         let dir = scratch_dir(label);
         let data_dir = dir.join("data");
         std::fs::create_dir_all(dir.join("sipp")).expect("create the SIPp log directory");
@@ -99,7 +101,6 @@ impl Exchange {
         command
             .args(["serve", "--sip-listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
-            .args(["--digest-algorithms", "md5"])
             .args(extra);
         Exchange {
             running: Some(Running::start(command)),
@@ -118,6 +119,22 @@ impl Exchange {
         self.running().udp
     }
 
+    /// The test's scratch directory (callex's data is in `data/`, SIPp's
+    /// logs in `sipp/`), removed after a passing test.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops callex with SIGTERM and checks that it exits 0.
+    pub fn terminate(mut self) {
+        let (status, stderr) = self.running.take().expect("callex is running").terminate();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "callex exits 0 on SIGTERM: {stderr}"
+        );
+    }
+
     /// The end of callex's log without its colours, for failure messages.
     pub fn log_tail(&self) -> String {
         let log = self.running().stderr();
@@ -133,22 +150,41 @@ impl Exchange {
         tail(&plain, 6_000)
     }
 
-    /// `callex ARGS --data-dir DIR` against this exchange's store; its
-    /// standard output.
+    /// `callex ARGS --data-dir DIR` against this exchange's store, ended
+    /// within [`WITHIN`]; its standard output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = callex()
+        let mut child = callex()
             .args(args)
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .output()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run callex");
+        // Read while it runs: a long listing must not fill a pipe.
+        fn read(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        }
+        let stdout = read(child.stdout.take().expect("stdout"));
+        let stderr = read(child.stderr.take().expect("stderr"));
+        let Some(status) = wait_bounded(&mut child) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("callex {args:?} did not finish within {WITHIN:?}");
+        };
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
         assert!(
-            out.status.success(),
-            "callex {args:?}: exit {:?}\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
+            status.success(),
+            "callex {args:?}: exit {:?}\n{stderr}",
+            status.code()
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout
     }
 
     /// A new member named `name` holding the next number of this exchange
@@ -230,6 +266,7 @@ impl Exchange {
 
     /// A SIPp run against this exchange, named `name` in its log files.
     pub fn sipp(&self, name: &str, scenario: &str) -> SippCommand {
+        require_sipp();
         SippCommand::new(self, name, scenario)
     }
 
@@ -279,7 +316,10 @@ impl Drop for Exchange {
         // Stop callex first, then clean up after a passing test only.
         drop(self.running.take());
         if std::thread::panicking() {
-            eprintln!("callex data and SIPp logs kept in {}", self.dir.display());
+            eprintln!(
+                "callex data and the test's logs kept in {}",
+                self.dir.display()
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
