@@ -148,6 +148,9 @@ struct Leg {
     /// The ACK we sent for the 2xx of our INVITE with this CSeq, sent again
     /// when that 2xx is.
     ack_sent: Option<(u32, Bytes)>,
+    /// Our last INVITE on this leg, while its transaction may still pass
+    /// 2xx retransmissions.
+    invite_tx: Option<TransactionId>,
 }
 
 #[derive(Debug)]
@@ -248,6 +251,7 @@ enum Client {
         call: CallKey,
         to: Side,
         server: TransactionId,
+        invite: bool,
     },
     /// An INVITE no longer wanted that could not be cancelled yet (RFC
     /// 3261 §9.1: not before a provisional response): cancelled when one
@@ -594,6 +598,7 @@ impl CallController {
             peer: source.clone(),
             pending_ack: None,
             ack_sent: None,
+            invite_tx: None,
         }
     }
 
@@ -732,6 +737,7 @@ impl CallController {
             peer: target.peer.clone(),
             pending_ack: None,
             ack_sent: None,
+            invite_tx: None,
         }
     }
 
@@ -775,9 +781,9 @@ impl CallController {
     ) {
         match self.by_client.get(&id).copied() {
             Some(Client::Branch(key)) => self.branch_response(layer, key, id, response, clock),
-            Some(Client::Relayed { call, to, server }) => {
-                self.relayed_response(layer, call, to, server, response, clock)
-            }
+            Some(Client::Relayed {
+                call, to, server, ..
+            }) => self.relayed_response(layer, call, to, server, response, clock),
             Some(Client::CancelWhenRinging) => match response.status() {
                 Some(101..=199) => self.cancel_branch(layer, id, clock),
                 Some(200..=299) => self.refuse_2xx(layer, id, &response),
@@ -917,6 +923,7 @@ impl CallController {
         };
         let winner = call.branches.swap_remove(index);
         let mut leg = winner.leg;
+        leg.invite_tx = Some(winner.tx);
         leg.remote = response
             .header(HeaderName::To)
             .unwrap_or_default()
@@ -1236,12 +1243,22 @@ impl CallController {
         let reliability = peer.reliability();
         match layer.send_request(relayed, peer, reliability, clock.at) {
             Ok(client) => {
+                if method == Method::Invite {
+                    if let Some(leg) = self
+                        .calls
+                        .get_mut(&key)
+                        .and_then(|c| c.leg_mut(side.other()))
+                    {
+                        leg.invite_tx = Some(client);
+                    }
+                }
                 self.by_client.insert(
                     client,
                     Client::Relayed {
                         call: key,
                         to: side.other(),
                         server: id,
+                        invite: method == Method::Invite,
                     },
                 );
                 self.by_server.insert(
@@ -1442,7 +1459,25 @@ impl CallController {
 
     /// A transaction ended: forget it.
     pub(crate) fn terminated(&mut self, id: TransactionId) {
-        self.by_client.remove(&id);
+        // Once an INVITE sent on a leg has ended, no 2xx of it comes any
+        // more: the ACK kept to answer retransmissions can go.
+        let acked_leg = match self.by_client.remove(&id) {
+            Some(Client::Branch(key)) => Some((key, Side::B)),
+            Some(Client::Relayed {
+                call,
+                to,
+                invite: true,
+                ..
+            }) => Some((call, to)),
+            _ => None,
+        };
+        if let Some((key, side)) = acked_leg {
+            if let Some(leg) = self.calls.get_mut(&key).and_then(|c| c.leg_mut(side)) {
+                if leg.invite_tx == Some(id) {
+                    leg.ack_sent = None;
+                }
+            }
+        }
         if let Some(Server::Relayed { .. }) = self.by_server.get(&id) {
             self.by_server.remove(&id);
         }
