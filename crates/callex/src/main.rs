@@ -21,6 +21,11 @@ use std::process::ExitCode;
 mod config;
 mod operate;
 
+/// Small allocations from many threads, all the time: see the workspace
+/// manifest for why not the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::Config;

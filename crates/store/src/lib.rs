@@ -264,6 +264,9 @@ impl SipCredentials for Store {
     ) -> Result<Option<String>> {
         dispatch!(self.ha1(username, realm, algorithm))
     }
+    async fn directory_version(&self) -> Result<i64> {
+        dispatch!(self.directory_version())
+    }
 }
 
 impl Location for Store {

@@ -75,6 +75,11 @@ pub trait SipCredentials {
         realm: &str,
         algorithm: Algorithm,
     ) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// A counter that changes whenever any SIP credential or any number's
+    /// holder changes, by any process on the database: what a cache of
+    /// HA1s and holders compares to know it is still right.
+    fn directory_version(&self) -> impl Future<Output = Result<i64>> + Send;
 }
 
 /// The registrar's location service (RFC 3261 section 10), shared by every

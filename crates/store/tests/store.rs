@@ -19,6 +19,7 @@ on_both_engines!(
     bad_numbers_are_refused_and_change_nothing,
     ha1s_are_replaced_atomically_and_looked_up_per_algorithm,
     credentials_need_a_held_number_and_are_released_with_it,
+    the_directory_version_moves_with_every_credential_and_holder_change,
     bad_ha1s_are_refused_and_keep_the_old_ones,
     bindings_are_upserted_listed_by_q_and_removed,
     an_older_register_does_not_overwrite_a_newer_binding,
@@ -446,6 +447,41 @@ async fn credentials_need_a_held_number_and_are_released_with_it(db: TestDb) {
         None,
         "the next holder of a number does not inherit the old password"
     );
+}
+
+async fn the_directory_version_moves_with_every_credential_and_holder_change(db: TestDb) {
+    let store = db.open().await;
+    let first = store.directory_version().await.unwrap();
+    let mut seen = vec![first];
+    let mut changed = |version: i64, what: &str| {
+        assert!(
+            !seen.contains(&version),
+            "{what} moves the version: {seen:?} then {version}"
+        );
+        seen.push(version);
+    };
+    let alice = add(&store, "Alice").await;
+    assert_eq!(
+        store.directory_version().await.unwrap(),
+        first,
+        "a member alone is no change"
+    );
+    store.grant("4420", NumberKind::E164, alice).await.unwrap();
+    changed(store.directory_version().await.unwrap(), "a grant");
+    let md5 = ha1(Algorithm::Md5, "4420", REALM, "secret");
+    store
+        .set_password_ha1s("4420", REALM, &[(Algorithm::Md5, &md5)])
+        .await
+        .unwrap();
+    changed(store.directory_version().await.unwrap(), "a password");
+    let md5 = ha1(Algorithm::Md5, "4420", REALM, "another");
+    store
+        .set_password_ha1s("4420", REALM, &[(Algorithm::Md5, &md5)])
+        .await
+        .unwrap();
+    changed(store.directory_version().await.unwrap(), "a password reset");
+    store.release("4420").await.unwrap();
+    changed(store.directory_version().await.unwrap(), "a release");
 }
 
 async fn bad_ha1s_are_refused_and_keep_the_old_ones(db: TestDb) {

@@ -107,9 +107,25 @@ pub struct Clock {
 
 type CallKey = u64;
 
-/// Tickets tell an opened record from a closed one.
-fn ticket(key: CallKey, closed: bool) -> Ticket {
-    key << 1 | u64::from(closed)
+/// Which record of a call a journal ticket is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Opened = 0,
+    Answered = 1,
+    Closed = 2,
+}
+
+fn ticket(key: CallKey, written: Written) -> Ticket {
+    key << 2 | written as u64
+}
+
+fn read_ticket(ticket: Ticket) -> (CallKey, Written) {
+    let written = match ticket & 3 {
+        0 => Written::Opened,
+        1 => Written::Answered,
+        _ => Written::Closed,
+    };
+    (ticket >> 2, written)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -216,7 +232,8 @@ struct Call {
     branches: Vec<Branch>,
     /// Answers to send once the CDR is durable.
     closing: Vec<(TransactionId, Message)>,
-    opened_durable: bool,
+    /// The 2xx for the caller, held until the answer is durable.
+    answer: Option<Message>,
 }
 
 impl Call {
@@ -514,7 +531,7 @@ impl CallController {
             targets,
             branches: Vec::new(),
             closing: Vec::new(),
-            opened_durable: false,
+            answer: None,
         };
         if !looked_up.callee_held || callee.is_none() {
             debug!(call = %call.record.call_id, callee = %call.record.callee_dialled, "unknown number");
@@ -532,9 +549,10 @@ impl CallController {
             self.calls.insert(key, call);
             return self.end_unanswered(layer, key, 500, Disposition::Failed, clock);
         }
-        self.out
-            .records
-            .push((Record::Open(call.record.clone()), Some(ticket(key, false))));
+        self.out.records.push((
+            Record::Open(call.record.clone()),
+            Some(ticket(key, Written::Opened)),
+        ));
         self.calls.insert(key, call);
     }
 
@@ -641,14 +659,17 @@ impl CallController {
         clock: Clock,
     ) {
         for &ticket in tickets {
-            let key = ticket >> 1;
-            let closed = ticket & 1 == 1;
-            if closed {
-                self.closed(layer, key, clock);
-            } else if let Some(call) = self.calls.get_mut(&key) {
-                call.opened_durable = true;
-                if call.phase == Phase::Opening {
-                    self.fork(layer, key, clock);
+            match read_ticket(ticket) {
+                (key, Written::Closed) => self.closed(layer, key, clock),
+                (key, Written::Answered) => self.send_answer(layer, key, clock),
+                (key, Written::Opened) => {
+                    if self
+                        .calls
+                        .get(&key)
+                        .is_some_and(|c| c.phase == Phase::Opening)
+                    {
+                        self.fork(layer, key, clock);
+                    }
                 }
             }
         }
@@ -941,13 +962,15 @@ impl CallController {
         self.by_client.insert(winner.tx, Client::Branch(key));
         call.record.answer_at = Some(clock.wall.max(call.record.start_at));
         call.record.b_leg_call_id = Some(leg.call_id.clone());
+        // The caller hears the answer once it is durable: a call cut by a
+        // crash after that is recovered as answered, and billed.
         self.out.records.push((
             Record::Answer(Answer {
                 call_id: call.record.call_id.clone(),
                 answer_at: call.record.answer_at.unwrap_or(clock.wall),
                 b_leg_call_id: Some(leg.call_id.clone()),
             }),
-            None,
+            Some(ticket(key, Written::Answered)),
         ));
         self.by_dialog
             .insert((leg.call_id.clone(), leg.local_tag.clone()), (key, Side::B));
@@ -959,15 +982,28 @@ impl CallController {
             let b = build::response(&invite, status, response.reason().unwrap_or("OK"))
                 .to_tag(&call.a.local_tag)
                 .header(HeaderName::Contact, &call.a.contact);
-            let ok = with_body(pass_response_headers(b, &response), &response).build();
-            let cseq = invite.cseq().map_or(0, |c| c.seq);
-            let t1 = self.timers_config.t1();
+            call.answer = Some(with_body(pass_response_headers(b, &response), &response).build());
+        }
+        self.calls.insert(key, call);
+    }
+
+    /// The answer is durable: the caller gets the 2xx, sent again until
+    /// they ACK it.
+    fn send_answer(&mut self, layer: &mut TransactionLayer<Source>, key: CallKey, clock: Clock) {
+        let t1 = self.timers_config.t1();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(ok) = call.answer.take() else {
+            return;
+        };
+        let cseq = ok.cseq().map_or(0, |c| c.seq);
+        if call.phase == Phase::Answered {
             let first = expect_ack(&mut call.a, cseq, 1, &ok, t1, clock.at);
             self.wakes
                 .push(Reverse((first, key, Wake::Retransmit(Side::A))));
-            respond(layer, call.a_tx, ok, clock);
         }
-        self.calls.insert(key, call);
+        respond(layer, call.a_tx, ok, clock);
     }
 
     /// A 2xx that `side` sent again: the ACK already sent goes again, or
@@ -1150,7 +1186,7 @@ impl CallController {
         );
         self.out
             .records
-            .push((Record::Close(cdr), Some(ticket(key, true))));
+            .push((Record::Close(cdr), Some(ticket(key, Written::Closed))));
         self.calls.insert(key, call);
     }
 
@@ -1163,6 +1199,11 @@ impl CallController {
         from: Option<Side>,
         clock: Clock,
     ) {
+        // The callee hung up before the caller heard the answer: the 2xx
+        // goes first, so that the BYE has a dialog to end.
+        if self.calls.get(&key).is_some_and(|c| c.answer.is_some()) {
+            self.send_answer(layer, key, clock);
+        }
         let Some(mut call) = self.calls.remove(&key) else {
             return;
         };

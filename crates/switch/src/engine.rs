@@ -31,11 +31,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::call::{self, CallController, CallLookedUp, Clock};
+use crate::call::{self, CallController, CallLookedUp, CallLookup, Clock};
+use crate::credentials::{self, CredentialCache, Epoch};
 use crate::frontend::{new_tag, Frontend, Triage, SERVER};
 use crate::journal::{Journal, Ticket};
 use crate::location::Locations;
-use crate::registrar::{self, LookedUp, Register, Registrar, Step, Written};
+use crate::registrar::{self, LookedUp, Lookup, Register, Registrar, Step, Written};
 use crate::transport::{Inbound, Source, Transport};
 
 /// What the service tells its engine.
@@ -57,6 +58,8 @@ const DRAIN_FINISH: Duration = Duration::from_secs(10);
 enum Done {
     LookedUp {
         id: TransactionId,
+        lookup: Lookup,
+        epoch: Epoch,
         result: Result<LookedUp, StoreError>,
     },
     Written {
@@ -66,8 +69,11 @@ enum Done {
     Purged(Result<u64, StoreError>),
     CallLookedUp {
         id: TransactionId,
+        lookup: CallLookup,
+        epoch: Epoch,
         result: Result<CallLookedUp, StoreError>,
     },
+    DirectoryVersion(Result<i64, StoreError>),
 }
 
 /// A REGISTER waiting for a store task.
@@ -86,6 +92,7 @@ enum Wake {
     TaskFailed(tokio::task::JoinError),
     Timer,
     Purge,
+    PollDirectory,
     Durable(Vec<Ticket>),
     Control(Control),
     DrainDeadline,
@@ -103,6 +110,9 @@ pub(crate) struct Engine {
     frontend: Frontend,
     registrar: Registrar,
     calls: CallController,
+    credentials: CredentialCache,
+    /// A read of the directory version is under way.
+    polling: bool,
     store: Store,
     realm: String,
     node: String,
@@ -124,6 +134,8 @@ impl Engine {
             frontend: Frontend::new(),
             registrar,
             calls,
+            credentials: CredentialCache::default(),
+            polling: false,
             store,
             realm: realm.to_owned(),
             node: node.to_owned(),
@@ -148,6 +160,8 @@ impl Engine {
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick is immediate; the store was just read.
         purge.tick().await;
+        let mut poll = tokio::time::interval(credentials::POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut draining: Option<Draining> = None;
         loop {
             let timer = earliest(self.layer.poll_timeout(), self.calls.poll_timeout());
@@ -169,6 +183,7 @@ impl Engine {
                 () = sleep_until(timer), if timer.is_some() => Wake::Timer,
                 () = tokio::time::sleep_until(drain_at.unwrap_or_else(tokio::time::Instant::now)), if drain_at.is_some() => Wake::DrainDeadline,
                 _ = purge.tick() => Wake::Purge,
+                _ = poll.tick() => Wake::PollDirectory,
             };
             match wake {
                 Wake::Inbound(inbound) => self.on_inbound(inbound).await,
@@ -181,6 +196,7 @@ impl Engine {
                     self.calls.handle_timeout(&mut self.layer, clock);
                 }
                 Wake::Purge => self.purge(),
+                Wake::PollDirectory => self.poll_directory(),
                 Wake::Durable(tickets) => self.calls.durable(&mut self.layer, &tickets, clock()),
                 Wake::Control(Control::Drain { grace, done }) => {
                     info!(
@@ -309,6 +325,10 @@ impl Engine {
                 idle = false;
                 self.on_event(event);
             }
+            for (id, lookup) in std::mem::take(&mut self.calls.out.lookups) {
+                idle = false;
+                self.look_up_call(id, lookup);
+            }
             for (source, bytes) in std::mem::take(&mut self.calls.out.sends) {
                 idle = false;
                 if let Err(e) = source.outbound().send(bytes).await {
@@ -327,14 +347,6 @@ impl Engine {
             if idle {
                 break;
             }
-        }
-        for (id, lookup) in std::mem::take(&mut self.calls.out.lookups) {
-            let store = self.store.clone();
-            let realm = self.realm.clone();
-            self.work.spawn(async move {
-                let result = call::look_up(&store, &realm, &lookup).await;
-                Done::CallLookedUp { id, result }
-            });
         }
         for (record, ticket) in std::mem::take(&mut self.calls.out.records) {
             match journal {
@@ -398,11 +410,27 @@ impl Engine {
         match step {
             Step::Answer(answer) => self.respond(id, answer),
             Step::Lookup(register, lookup) => {
+                if let Some(looked_up) = self.cached_register_lookup(&lookup) {
+                    let step = self.registrar.authenticated(
+                        &request,
+                        register,
+                        looked_up,
+                        &source,
+                        now_millis(),
+                    );
+                    return self.advance(id, step, request, source);
+                }
                 let store = self.store.clone();
                 let realm = self.realm.clone();
+                let epoch = self.credentials.epoch();
                 self.work.spawn(async move {
                     let result = registrar::look_up(&store, &realm, &lookup).await;
-                    Done::LookedUp { id, result }
+                    Done::LookedUp {
+                        id,
+                        lookup,
+                        epoch,
+                        result,
+                    }
                 });
                 self.pending.insert(
                     id,
@@ -433,7 +461,21 @@ impl Engine {
 
     fn on_done(&mut self, done: Done) {
         match done {
-            Done::LookedUp { id, result } => {
+            Done::LookedUp {
+                id,
+                lookup,
+                epoch,
+                result,
+            } => {
+                if let Ok(looked_up) = &result {
+                    self.credentials.remember(
+                        epoch,
+                        &lookup.username,
+                        lookup.algorithm,
+                        looked_up.ha1.clone(),
+                        Some((&lookup.number, looked_up.number_held)),
+                    );
+                }
                 let Some(Pending {
                     request,
                     register,
@@ -472,13 +514,42 @@ impl Engine {
                 }
             }
             Done::Purged(Err(e)) => warn!(error = %e, "expired bindings not deleted"),
-            Done::CallLookedUp { id, result } => self.calls.looked_up(
-                &mut self.layer,
+            Done::CallLookedUp {
                 id,
+                lookup,
+                epoch,
                 result,
-                self.registrar.locations(),
-                clock(),
-            ),
+            } => {
+                if let Ok(looked_up) = &result {
+                    let held = match (&looked_up.ha1, &lookup.callee) {
+                        (Some(_), Some(callee)) => Some((callee.as_str(), looked_up.callee_held)),
+                        _ => None,
+                    };
+                    self.credentials.remember(
+                        epoch,
+                        &lookup.username,
+                        lookup.algorithm,
+                        looked_up.ha1.clone(),
+                        held,
+                    );
+                }
+                self.calls.looked_up(
+                    &mut self.layer,
+                    id,
+                    result,
+                    self.registrar.locations(),
+                    clock(),
+                )
+            }
+            Done::DirectoryVersion(result) => {
+                self.polling = false;
+                match result {
+                    Ok(version) => self.credentials.saw_version(version),
+                    Err(e) => {
+                        warn!(error = %e, "directory version not read: cached credentials kept")
+                    }
+                }
+            }
         }
     }
 
@@ -486,6 +557,56 @@ impl Engine {
         if let Err(e) = self.layer.send_response(id, answer, Instant::now()) {
             debug!(%id, error = %e, "answer not sent");
         }
+    }
+
+    /// The caller's HA1 and the callee, from the cache when it knows them
+    /// (answered at once), else from the store (answered as a `Done`).
+    fn look_up_call(&mut self, id: TransactionId, lookup: CallLookup) {
+        if let Some(ha1) = self.credentials.ha1(&lookup.username, lookup.algorithm) {
+            let callee_held = match (&ha1, &lookup.callee) {
+                (Some(_), Some(callee)) => self.credentials.held(callee),
+                _ => Some(false),
+            };
+            if let Some(callee_held) = callee_held {
+                let looked_up = CallLookedUp { ha1, callee_held };
+                return self.calls.looked_up(
+                    &mut self.layer,
+                    id,
+                    Ok(looked_up),
+                    self.registrar.locations(),
+                    clock(),
+                );
+            }
+        }
+        let store = self.store.clone();
+        let realm = self.realm.clone();
+        let epoch = self.credentials.epoch();
+        self.work.spawn(async move {
+            let result = call::look_up(&store, &realm, &lookup).await;
+            Done::CallLookedUp {
+                id,
+                lookup,
+                epoch,
+                result,
+            }
+        });
+    }
+
+    fn cached_register_lookup(&self, lookup: &Lookup) -> Option<LookedUp> {
+        Some(LookedUp {
+            ha1: self.credentials.ha1(&lookup.username, lookup.algorithm)?,
+            number_held: self.credentials.held(&lookup.number)?,
+        })
+    }
+
+    fn poll_directory(&mut self) {
+        if self.polling {
+            return;
+        }
+        self.polling = true;
+        let store = self.store.clone();
+        self.work
+            .spawn(async move { Done::DirectoryVersion(store.directory_version().await) });
     }
 
     fn purge(&mut self) {

@@ -32,6 +32,7 @@
 //! ```
 
 pub mod call;
+mod credentials;
 mod engine;
 pub mod frontend;
 mod journal;

@@ -113,6 +113,49 @@ async fn a_wrong_password_is_challenged_again_and_binds_nothing() {
 }
 
 #[tokio::test]
+async fn a_password_reset_by_another_process_takes_effect_on_the_running_exchange() {
+    let exchange = exchange_with_member(both_algorithms()).await;
+    let mut phone = Phone::new(NUMBER).await;
+    let headers = [format!("Contact: <{}>", contact(&phone, "a"))];
+    let ok = phone
+        .register_with(exchange.udp, &headers, Algorithm::Md5, PASSWORD)
+        .await;
+    assert_eq!(ok.status(), Some(200), "the exchange now knows the HA1");
+    // The CLI of the same data directory: another store handle, as another
+    // process has.
+    let cli = store::Store::open(exchange.data_dir.path().to_str().unwrap())
+        .await
+        .unwrap();
+    let new = "new password";
+    cli.set_password_ha1s(
+        NUMBER,
+        switch::DEFAULT_REALM,
+        &[
+            (
+                Algorithm::Md5,
+                &digest::ha1(Algorithm::Md5, NUMBER, switch::DEFAULT_REALM, new),
+            ),
+            (
+                Algorithm::Sha256,
+                &digest::ha1(Algorithm::Sha256, NUMBER, switch::DEFAULT_REALM, new),
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    // Within a few of the exchange's polls of the directory version.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let refused = phone
+        .register_with(exchange.udp, &headers, Algorithm::Md5, PASSWORD)
+        .await;
+    assert_eq!(refused.status(), Some(401), "the old password is refused");
+    let ok = phone
+        .register_with(exchange.udp, &headers, Algorithm::Md5, new)
+        .await;
+    assert_eq!(ok.status(), Some(200), "the new one works");
+}
+
+#[tokio::test]
 async fn another_members_number_is_forbidden_and_an_unheld_one_not_found() {
     let exchange = exchange_with_member(both_algorithms()).await;
     add_member(exchange.service.store(), "0262006200099", "other").await;

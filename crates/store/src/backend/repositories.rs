@@ -348,6 +348,13 @@ impl SipCredentials for ThisStore {
             .await?;
         Ok(row.map(|row| row.try_get("ha1")).transpose()?)
     }
+
+    async fn directory_version(&self) -> Result<i64> {
+        let row = sqlx::query(sql::DIRECTORY_VERSION)
+            .fetch_one(self.reader())
+            .await?;
+        Ok(row.try_get("version")?)
+    }
 }
 
 // ---------------------------------------------------------------- registrar bindings

@@ -86,6 +86,8 @@ pub(crate) const DELETE_CREDENTIALS: &str =
 pub(crate) const INSERT_CREDENTIAL: &str =
     "INSERT INTO sip_credentials (username, realm, algorithm, ha1, updated_at) \
      VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const DIRECTORY_VERSION: &str = "SELECT version FROM directory_version WHERE id = 1";
+
 pub(crate) const CREDENTIAL_HA1: &str =
     "SELECT ha1 FROM sip_credentials WHERE username = $1 AND realm = $2 AND algorithm = $3";
 
