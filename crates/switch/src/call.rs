@@ -311,7 +311,9 @@ pub(crate) struct CallController {
     timers_config: TransactionConfig,
     authenticator: Authenticator,
     flows: Flows,
-    calls: HashMap<CallKey, Call>,
+    /// Boxed: a table of calls inline would keep its empty slots at a
+    /// call's full size.
+    calls: HashMap<CallKey, Box<Call>>,
     next_key: CallKey,
     by_dialog: HashMap<(String, String), (CallKey, Side)>,
     by_server: HashMap<TransactionId, Server>,
@@ -521,7 +523,7 @@ impl CallController {
         self.by_dialog
             .insert((a.call_id.clone(), a.local_tag.clone()), (key, Side::A));
         self.by_server.insert(id, Server::Initial(key));
-        let mut call = Call {
+        let mut call = Box::new(Call {
             record,
             phase: Phase::Opening,
             a,
@@ -532,7 +534,7 @@ impl CallController {
             branches: Vec::new(),
             closing: Vec::new(),
             answer: None,
-        };
+        });
         if !looked_up.callee_held || callee.is_none() {
             debug!(call = %call.record.call_id, callee = %call.record.callee_dialled, "unknown number");
             self.calls.insert(key, call);
@@ -1162,7 +1164,7 @@ impl CallController {
     fn close(
         &mut self,
         key: CallKey,
-        mut call: Call,
+        mut call: Box<Call>,
         disposition: Disposition,
         sip_code: Option<u16>,
         clock: Clock,
