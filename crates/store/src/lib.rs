@@ -273,6 +273,13 @@ impl Location for Store {
     async fn upsert_binding(&self, binding: &Binding) -> Result<BindingWrite> {
         dispatch!(self.upsert_binding(binding))
     }
+    async fn write_bindings(
+        &self,
+        cleared: &[String],
+        bindings: &[Binding],
+    ) -> Result<Vec<BindingWrite>> {
+        dispatch!(self.write_bindings(cleared, bindings))
+    }
     async fn remove_binding(&self, aor: &str, contact: &str) -> Result<bool> {
         dispatch!(self.remove_binding(aor, contact))
     }

@@ -96,6 +96,18 @@ pub trait Location {
         binding: &Binding,
     ) -> impl Future<Output = Result<BindingWrite>> + Send;
 
+    /// The registrar's group commit: in one transaction, every AOR in
+    /// `cleared` loses all its bindings, then each of `bindings` is
+    /// upserted as [`upsert_binding`](Location::upsert_binding) does. The
+    /// outcome of each binding, in order. An (AOR, contact) must not appear
+    /// twice in `bindings`, nor an AOR of `cleared` among them (the caller
+    /// splits such a batch). All of it or, on error, none.
+    fn write_bindings(
+        &self,
+        cleared: &[String],
+        bindings: &[Binding],
+    ) -> impl Future<Output = Result<Vec<BindingWrite>>> + Send;
+
     /// Deletes one binding; `false` if there was none.
     fn remove_binding(&self, aor: &str, contact: &str)
         -> impl Future<Output = Result<bool>> + Send;

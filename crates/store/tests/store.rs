@@ -23,6 +23,7 @@ on_both_engines!(
     bad_ha1s_are_refused_and_keep_the_old_ones,
     bindings_are_upserted_listed_by_q_and_removed,
     an_older_register_does_not_overwrite_a_newer_binding,
+    a_batch_of_registrations_commits_together_and_reports_each_binding,
     bindings_expire_on_time_and_purge_deletes_them,
     bad_bindings_are_refused_and_change_nothing,
     a_call_opens_is_answered_and_closes_into_one_cdr,
@@ -580,6 +581,56 @@ async fn bindings_are_upserted_listed_by_q_and_removed(db: TestDb) {
         1,
         "other AORs untouched"
     );
+}
+
+async fn a_batch_of_registrations_commits_together_and_reports_each_binding(db: TestDb) {
+    let store = db.open().await;
+    let current = Binding {
+        cseq: 10,
+        ..binding(AOR, "sip:4420@192.0.2.1")
+    };
+    store.upsert_binding(&current).await.unwrap();
+    let gone = binding("sip:4421@callex", "sip:4421@192.0.2.9");
+    store.upsert_binding(&gone).await.unwrap();
+    let stale = Binding {
+        cseq: 9,
+        ..current.clone()
+    };
+    let second = binding(AOR, "sip:4420@192.0.2.2");
+    let other = binding("sip:4422@callex", "sip:4422@192.0.2.3");
+    let outcome = store
+        .write_bindings(
+            &["sip:4421@callex".to_owned()],
+            &[stale, second.clone(), other.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        [
+            BindingWrite::OutOfOrder,
+            BindingWrite::Applied,
+            BindingWrite::Applied
+        ]
+    );
+    assert_eq!(store.bindings(AOR, 0).await.unwrap().len(), 2);
+    assert_eq!(store.bindings("sip:4422@callex", 0).await.unwrap(), [other]);
+    assert!(store
+        .bindings("sip:4421@callex", 0)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A bad binding refuses the whole batch, changing nothing.
+    let bad = Binding {
+        contact: String::new(),
+        ..binding(AOR, "x")
+    };
+    assert!(store
+        .write_bindings(&[AOR.to_owned()], &[bad])
+        .await
+        .is_err());
+    assert_eq!(store.bindings(AOR, 0).await.unwrap().len(), 2);
 }
 
 async fn an_older_register_does_not_overwrite_a_newer_binding(db: TestDb) {

@@ -36,7 +36,8 @@ use crate::credentials::{self, CredentialCache, Epoch};
 use crate::frontend::{new_tag, Frontend, Triage, SERVER};
 use crate::journal::{Journal, Ticket};
 use crate::location::Locations;
-use crate::registrar::{self, LookedUp, Lookup, Register, Registrar, Step, Written};
+use crate::registrar::{self, LookedUp, Lookup, Register, Registrar, Step, Write, Written};
+use crate::registrations::{self, RegistrationWriter};
 use crate::transport::{Inbound, Source, Transport};
 
 /// What the service tells its engine.
@@ -62,10 +63,6 @@ enum Done {
         epoch: Epoch,
         result: Result<LookedUp, StoreError>,
     },
-    Written {
-        id: TransactionId,
-        result: Result<Written, StoreError>,
-    },
     Purged(Result<u64, StoreError>),
     CallLookedUp {
         id: TransactionId,
@@ -82,6 +79,8 @@ struct Pending {
     request: Message,
     register: Register,
     source: Source,
+    /// What is being written, once it is.
+    write: Option<Write>,
 }
 
 /// What woke the engine.
@@ -94,6 +93,7 @@ enum Wake {
     Purge,
     PollDirectory,
     Durable(Vec<Ticket>),
+    Registered(Vec<(TransactionId, registrations::Outcome)>),
     Control(Control),
     DrainDeadline,
 }
@@ -118,6 +118,7 @@ pub(crate) struct Engine {
     node: String,
     pending: HashMap<TransactionId, Pending>,
     work: JoinSet<Done>,
+    registrations: Option<RegistrationWriter>,
 }
 
 impl Engine {
@@ -141,6 +142,7 @@ impl Engine {
             node: node.to_owned(),
             pending: HashMap::new(),
             work: JoinSet::new(),
+            registrations: None,
         }
     }
 
@@ -155,6 +157,8 @@ impl Engine {
         self.load_locations().await;
         self.recover_calls().await;
         let (journal, mut durable) = Journal::start(self.store.clone());
+        let (writer, mut registered) = RegistrationWriter::start(self.store.clone());
+        self.registrations = Some(writer);
         let mut journal = Some(journal);
         let mut purge = tokio::time::interval(self.registrar.config().purge_interval);
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -179,6 +183,7 @@ impl Engine {
                     Err(e) => Wake::TaskFailed(e),
                 },
                 Some(tickets) = durable.recv() => Wake::Durable(tickets),
+                Some(outcomes) = registered.recv() => Wake::Registered(outcomes),
                 Some(order) = control.recv() => Wake::Control(order),
                 () = sleep_until(timer), if timer.is_some() => Wake::Timer,
                 () = tokio::time::sleep_until(drain_at.unwrap_or_else(tokio::time::Instant::now)), if drain_at.is_some() => Wake::DrainDeadline,
@@ -198,6 +203,11 @@ impl Engine {
                 Wake::Purge => self.purge(),
                 Wake::PollDirectory => self.poll_directory(),
                 Wake::Durable(tickets) => self.calls.durable(&mut self.layer, &tickets, clock()),
+                Wake::Registered(outcomes) => {
+                    for (id, outcome) in outcomes {
+                        self.registered(id, outcome);
+                    }
+                }
                 Wake::Control(Control::Drain { grace, done }) => {
                     info!(
                         calls = self.calls.len(),
@@ -234,7 +244,8 @@ impl Engine {
                 break;
             }
         }
-        // The writer ends once everything queued is durable.
+        // The writers end once everything queued is durable.
+        self.registrations = None;
         drop(journal.take());
         while durable.recv().await.is_some() {}
         if let Some(done) = draining.and_then(|mut d| d.done.take()) {
@@ -438,21 +449,22 @@ impl Engine {
                         request,
                         register,
                         source,
+                        write: None,
                     },
                 );
             }
             Step::Write(register, write) => {
-                let store = self.store.clone();
-                self.work.spawn(async move {
-                    let result = registrar::write(&store, &write, now_millis()).await;
-                    Done::Written { id, result }
-                });
+                let Some(writer) = &self.registrations else {
+                    return self.respond(id, overloaded(&request));
+                };
+                writer.write(id, write.clone());
                 self.pending.insert(
                     id,
                     Pending {
                         request,
                         register,
                         source,
+                        write: Some(write),
                     },
                 );
             }
@@ -480,6 +492,7 @@ impl Engine {
                     request,
                     register,
                     source,
+                    ..
                 }) = self.pending.remove(&id)
                 else {
                     return;
@@ -495,18 +508,6 @@ impl Engine {
                     }
                 };
                 self.advance(id, step, request, source);
-            }
-            Done::Written { id, result } => {
-                let Some(pending) = self.pending.remove(&id) else {
-                    return;
-                };
-                let answer = self.registrar.written(
-                    &pending.request,
-                    &pending.register,
-                    result,
-                    now_millis(),
-                );
-                self.respond(id, answer);
             }
             Done::Purged(Ok(purged)) => {
                 if purged > 0 {
@@ -557,6 +558,26 @@ impl Engine {
         if let Err(e) = self.layer.send_response(id, answer, Instant::now()) {
             debug!(%id, error = %e, "answer not sent");
         }
+    }
+
+    /// A REGISTER's bindings are durable (or could not be written): the
+    /// hot copy takes them and the phone hears about every current one.
+    fn registered(&mut self, id: TransactionId, outcome: registrations::Outcome) {
+        let Some(pending) = self.pending.remove(&id) else {
+            return;
+        };
+        let now = now_millis();
+        let written = match (outcome, &pending.write) {
+            (Ok(true), Some(write)) => Ok(Written::Current(
+                self.registrar.locations_mut().apply(write, now),
+            )),
+            (Ok(_), _) => Ok(Written::OutOfOrder),
+            (Err(e), _) => Err(e),
+        };
+        let answer = self
+            .registrar
+            .written(&pending.request, &pending.register, written, now);
+        self.respond(id, answer);
     }
 
     /// The caller's HA1 and the callee, from the cache when it knows them

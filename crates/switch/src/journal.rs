@@ -86,28 +86,49 @@ impl Journal {
     }
 }
 
+/// Group commit's rhythm: a writer waits for its first item, then, under
+/// load, until [`COMMIT_PACE`] after its last commit began, so that each
+/// commit takes in what came meanwhile: fewer, larger transactions (and
+/// fsyncs) for the same items. Idle, the first item is written at once.
+#[derive(Debug, Default)]
+pub(crate) struct Pace {
+    last_commit: Option<tokio::time::Instant>,
+}
+
+impl Pace {
+    /// Fills `batch` (empty) with the next items, at most [`MAX_BATCH`];
+    /// false when the queue is closed and drained.
+    pub(crate) async fn gather<T>(
+        &mut self,
+        queued: &mut mpsc::UnboundedReceiver<T>,
+        batch: &mut Vec<T>,
+    ) -> bool {
+        let Some(first) = queued.recv().await else {
+            return false;
+        };
+        batch.push(first);
+        if let Some(at) = self.last_commit {
+            tokio::time::sleep_until(at + COMMIT_PACE).await;
+        }
+        while batch.len() < MAX_BATCH {
+            match queued.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        self.last_commit = Some(tokio::time::Instant::now());
+        true
+    }
+}
+
 async fn write_loop(
     store: Store,
     mut queued: mpsc::UnboundedReceiver<Entry>,
     durable: mpsc::UnboundedSender<Vec<Ticket>>,
 ) {
     let mut entries = Vec::with_capacity(64);
-    let mut last_commit: Option<tokio::time::Instant> = None;
-    while let Some(first) = queued.recv().await {
-        entries.push(first);
-        // Under load, commits are paced so that each takes in what came
-        // meanwhile: fewer, larger transactions (and fsyncs) for the same
-        // records. Idle, the first record is written at once.
-        if let Some(at) = last_commit {
-            tokio::time::sleep_until(at + COMMIT_PACE).await;
-        }
-        while entries.len() < MAX_BATCH {
-            match queued.try_recv() {
-                Ok(entry) => entries.push(entry),
-                Err(_) => break,
-            }
-        }
-        last_commit = Some(tokio::time::Instant::now());
+    let mut pace = Pace::default();
+    while pace.gather(&mut queued, &mut entries).await {
         let tickets: Vec<Ticket> = entries.iter().filter_map(|e| e.ticket).collect();
         let batch = batch_of(entries.drain(..).map(|e| e.record));
         write_until_done(&store, &batch).await;

@@ -38,6 +38,7 @@ pub mod frontend;
 mod journal;
 pub mod location;
 pub mod registrar;
+mod registrations;
 pub mod transport;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -54,6 +54,28 @@ impl Locations {
         }
     }
 
+    /// Applies a registrar's write that the store made durable, and
+    /// returns the AOR's bindings after it (what the 200 lists).
+    pub fn apply(&mut self, write: &crate::registrar::Write, now: UnixMillis) -> Vec<Binding> {
+        use crate::registrar::Write;
+        match write {
+            Write::RemoveAll { aor } => {
+                self.by_aor.remove(aor);
+                Vec::new()
+            }
+            Write::Bindings { aor, bindings } => {
+                let mut current = self.by_aor.remove(aor).unwrap_or_default();
+                for binding in bindings {
+                    current.retain(|b| b.contact != binding.contact);
+                    current.push(binding.clone());
+                }
+                current.retain(|b| b.expires_at > now);
+                self.replace(aor, current);
+                self.by_aor.get(aor).cloned().unwrap_or_default()
+            }
+        }
+    }
+
     /// Drops the bindings that expired at or before `now`; how many.
     pub fn purge_expired(&mut self, now: UnixMillis) -> usize {
         let mut purged = 0;

@@ -15,8 +15,9 @@
 //! 3. [`Registrar::written`]: with what the store holds now, refresh the
 //!    [`Locations`] cache and answer 200 with every current binding.
 //!
-//! [`look_up`] and [`write()`] are the store side of steps 1 and 2; the
-//! engine runs them as tasks and feeds their results back.
+//! [`look_up`] is the store side of step 1 (the engine answers it from its
+//! credential cache when it can); the [`Write`] of step 2 goes to the
+//! registrar's group commit, which answers once the bindings are durable.
 //!
 //! The address-of-record is `sip:<number>@<anything>`: the user part is the
 //! member's number in digits, which is also the SIP username. It is kept as
@@ -374,7 +375,7 @@ impl Registrar {
         &mut self,
         req: &Message,
         register: &Register,
-        written: Result<Written, StoreError>,
+        written: Result<Written, String>,
         now: UnixMillis,
     ) -> Message {
         match written {
@@ -407,23 +408,6 @@ pub async fn look_up(store: &Store, realm: &str, lookup: &Lookup) -> Result<Look
     let ha1 = store.ha1(&lookup.username, realm, lookup.algorithm).await?;
     let number_held = store.holder(&lookup.number).await?.is_some();
     Ok(LookedUp { ha1, number_held })
-}
-
-/// Step 2's store side: applies `write` and reads back the AOR's bindings.
-pub async fn write(store: &Store, write: &Write, now: UnixMillis) -> Result<Written, StoreError> {
-    match write {
-        Write::RemoveAll { aor } => {
-            store.remove_all(aor).await?;
-        }
-        Write::Bindings { bindings, .. } => {
-            for binding in bindings {
-                if store.upsert_binding(binding).await? == BindingWrite::OutOfOrder {
-                    return Ok(Written::OutOfOrder);
-                }
-            }
-        }
-    }
-    Ok(Written::Current(store.bindings(write.aor(), now).await?))
 }
 
 /// Reads a REGISTER (RFC 3261 §10.3 steps 5–7, less authentication).

@@ -168,7 +168,10 @@ async fn every_torture_message_over_udp_is_answered_to_its_sender_or_not_at_all(
         .iter()
         .flatten()
         .map(|w| ("a Via or Route host of mpart01.dat", w));
-    assert_all_silent(peers.iter().map(|p| (p.0.as_str(), &p.1)).chain(watched)).await;
+    // (Those answered may hear their answer again: a final response to an
+    // INVITE is retransmitted until its ACK, which these peers never send.)
+    let silent = peers.iter().filter(|p| p.2.is_none());
+    assert_all_silent(silent.map(|p| (p.0.as_str(), &p.1)).chain(watched)).await;
     assert!(
         answered >= 35,
         "most torture requests get an answer ({answered})"

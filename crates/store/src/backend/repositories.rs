@@ -359,6 +359,9 @@ impl SipCredentials for ThisStore {
 
 // ---------------------------------------------------------------- registrar bindings
 
+/// Rows per statement of the registrar's group commit (13 values a row).
+const BINDING_CHUNK: usize = 64;
+
 impl Location for ThisStore {
     async fn upsert_binding(&self, binding: &Binding) -> Result<BindingWrite> {
         binding.validate()?;
@@ -383,6 +386,65 @@ impl Location for ThisStore {
         } else {
             BindingWrite::Applied
         })
+    }
+
+    async fn write_bindings(
+        &self,
+        cleared: &[String],
+        bindings: &[Binding],
+    ) -> Result<Vec<BindingWrite>> {
+        bindings.iter().try_for_each(Binding::validate)?;
+        let mut tx = self.begin_write().await?;
+        for aors in cleared.chunks(BINDING_CHUNK) {
+            let mut delete = QueryBuilder::<Db>::new("DELETE FROM bindings WHERE aor IN (");
+            let mut list = delete.separated(", ");
+            for aor in aors {
+                list.push_bind(aor);
+            }
+            delete.push(")");
+            delete.build().execute(&mut *tx).await?;
+        }
+        let mut applied = std::collections::HashSet::new();
+        for chunk in bindings.chunks(BINDING_CHUNK) {
+            let mut upsert = QueryBuilder::<Db>::new(concat!(
+                "INSERT INTO bindings (",
+                sql::binding_columns!(),
+                ") "
+            ));
+            upsert.push_values(chunk, |mut row, b| {
+                row.push_bind(&b.aor)
+                    .push_bind(&b.contact)
+                    .push_bind(i64::from(b.q))
+                    .push_bind(b.expires_at)
+                    .push_bind(&b.call_id)
+                    .push_bind(i64::from(b.cseq))
+                    .push_bind(&b.path)
+                    .push_bind(&b.received)
+                    .push_bind(&b.instance_id)
+                    .push_bind(b.reg_id.map(i64::from))
+                    .push_bind(&b.user_agent)
+                    .push_bind(&b.node)
+                    .push_bind(b.updated_at);
+            });
+            upsert.push(sql::UPSERT_BINDING_CONFLICT);
+            upsert.push(" RETURNING aor, contact");
+            for row in upsert.build().fetch_all(&mut *tx).await? {
+                let aor: String = row.try_get("aor")?;
+                let contact: String = row.try_get("contact")?;
+                applied.insert((aor, contact));
+            }
+        }
+        tx.commit().await?;
+        Ok(bindings
+            .iter()
+            .map(|b| {
+                if applied.contains(&(b.aor.clone(), b.contact.clone())) {
+                    BindingWrite::Applied
+                } else {
+                    BindingWrite::OutOfOrder
+                }
+            })
+            .collect())
     }
 
     async fn remove_binding(&self, aor: &str, contact: &str) -> Result<bool> {

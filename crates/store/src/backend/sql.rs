@@ -93,17 +93,23 @@ pub(crate) const CREDENTIAL_HA1: &str =
 
 // Registrar bindings. The WHERE of the upsert is RFC 3261 section 10.3
 // step 7: a REGISTER with the stored Call-ID must carry a higher CSeq.
-pub(crate) const UPSERT_BINDING: &str = concat!(
-    "INSERT INTO bindings (",
-    binding_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-     ON CONFLICT (aor, contact) DO UPDATE SET \
+macro_rules! upsert_binding_conflict {
+    () => {
+        " ON CONFLICT (aor, contact) DO UPDATE SET \
        q = excluded.q, expires_at = excluded.expires_at, call_id = excluded.call_id, \
        cseq = excluded.cseq, path = excluded.path, received = excluded.received, \
        instance_id = excluded.instance_id, reg_id = excluded.reg_id, \
        user_agent = excluded.user_agent, node = excluded.node, updated_at = excluded.updated_at \
      WHERE bindings.call_id <> excluded.call_id OR bindings.cseq < excluded.cseq"
+    };
+}
+pub(crate) const UPSERT_BINDING: &str = concat!(
+    "INSERT INTO bindings (",
+    binding_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    upsert_binding_conflict!()
 );
+pub(crate) const UPSERT_BINDING_CONFLICT: &str = upsert_binding_conflict!();
 pub(crate) const DELETE_BINDING: &str = "DELETE FROM bindings WHERE aor = $1 AND contact = $2";
 pub(crate) const DELETE_BINDINGS_OF: &str = "DELETE FROM bindings WHERE aor = $1";
 pub(crate) const BINDINGS_OF: &str = concat!(
@@ -177,4 +183,4 @@ pub(crate) const INSERT_CDRS_UNNEST: &str = concat!(
 pub(crate) const DELETE_ACTIVE_CALLS_ANY: &str =
     "DELETE FROM active_calls WHERE call_id = ANY($1::text[])";
 
-pub(crate) use {active_call_columns, cdr_columns, new_cdr_columns};
+pub(crate) use {active_call_columns, binding_columns, cdr_columns, new_cdr_columns};
