@@ -191,7 +191,17 @@ impl Engine {
                 _ = poll.tick() => Wake::PollDirectory,
             };
             match wake {
-                Wake::Inbound(inbound) => self.on_inbound(inbound).await,
+                Wake::Inbound(first) => {
+                    // Under load, messages wait in the queue: take a few at
+                    // once rather than one per turn of the select.
+                    self.on_inbound(first).await;
+                    for _ in 1..INBOUND_BURST {
+                        match inbound.try_recv() {
+                            Ok(next) => self.on_inbound(next).await,
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Wake::TransportsGone => break,
                 Wake::Done(done) => self.on_done(done),
                 Wake::TaskFailed(e) => warn!(error = %e, "a store task failed"),
@@ -662,6 +672,10 @@ async fn sleep_until(at: Option<Instant>) {
         None => tokio::time::sleep(Duration::from_secs(3600)).await,
     }
 }
+
+/// Messages handled in one turn of the engine's loop at most, so that
+/// timers, store results and durable records still get their turn.
+const INBOUND_BURST: usize = 32;
 
 /// REGISTERs waiting on the store at most; more get 503 until it catches up.
 const MAX_PENDING: usize = 4096;
