@@ -101,9 +101,10 @@ fn owed_over_tcp(frontend: &Frontend, bytes: &[u8]) -> (Vec<u16>, bool) {
 }
 
 /// The message with a branch of its own: the exchange is transaction
-/// stateful, and many torture messages share `branch=z9hG4bKkdjuw`, so over
-/// UDP (where a transaction outlives its answer, RFC 3261 Timer J) the later
-/// ones would rightly be absorbed as retransmissions of the first.
+/// stateful, and many torture messages share `branch=z9hG4bKkdjuw`, so the
+/// later ones would rightly be absorbed as retransmissions of the first:
+/// over UDP, where a transaction outlives its answer (RFC 3261 Timer J), and
+/// over TCP too when they arrive before the first is answered.
 fn own_branch(bytes: &[u8], index: usize) -> Vec<u8> {
     const MAGIC: &[u8] = b"branch=z9hG4bK";
     let unique = format!("branch=z9hG4bK{index}x");
@@ -189,7 +190,10 @@ async fn every_torture_message_over_tcp_is_answered_on_its_own_connection() {
     let exchange = start().await;
     let frontend = Frontend::new();
     let mut connections = Vec::new();
-    for (name, bytes) in torture_messages() {
+    for (i, (name, bytes)) in torture_messages().into_iter().enumerate() {
+        // Several messages share a branch: sent at once, the later ones
+        // would be retransmissions of the first, whatever the connection.
+        let bytes = own_branch(&bytes, i);
         let mut peer = StreamPeer::connect(exchange.tcp).await;
         peer.send(&bytes).await;
         let owed = owed_over_tcp(&frontend, &bytes);
