@@ -364,28 +364,9 @@ const BINDING_CHUNK: usize = 64;
 
 impl Location for ThisStore {
     async fn upsert_binding(&self, binding: &Binding) -> Result<BindingWrite> {
-        binding.validate()?;
-        let written = sqlx::query(sql::UPSERT_BINDING)
-            .bind(&binding.aor)
-            .bind(&binding.contact)
-            .bind(i64::from(binding.q))
-            .bind(binding.expires_at)
-            .bind(&binding.call_id)
-            .bind(i64::from(binding.cseq))
-            .bind(&binding.path)
-            .bind(&binding.received)
-            .bind(&binding.instance_id)
-            .bind(binding.reg_id.map(i64::from))
-            .bind(&binding.user_agent)
-            .bind(&binding.node)
-            .bind(binding.updated_at)
-            .execute(self.writer())
-            .await?;
-        Ok(if written.rows_affected() == 0 {
-            BindingWrite::OutOfOrder
-        } else {
-            BindingWrite::Applied
-        })
+        let written = self.write_bindings(&[], slice::from_ref(binding)).await?;
+        // One binding in, one outcome out.
+        Ok(written.first().copied().unwrap_or(BindingWrite::OutOfOrder))
     }
 
     async fn write_bindings(

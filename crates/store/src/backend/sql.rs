@@ -93,23 +93,12 @@ pub(crate) const CREDENTIAL_HA1: &str =
 
 // Registrar bindings. The WHERE of the upsert is RFC 3261 section 10.3
 // step 7: a REGISTER with the stored Call-ID must carry a higher CSeq.
-macro_rules! upsert_binding_conflict {
-    () => {
-        " ON CONFLICT (aor, contact) DO UPDATE SET \
+pub(crate) const UPSERT_BINDING_CONFLICT: &str = " ON CONFLICT (aor, contact) DO UPDATE SET \
        q = excluded.q, expires_at = excluded.expires_at, call_id = excluded.call_id, \
        cseq = excluded.cseq, path = excluded.path, received = excluded.received, \
        instance_id = excluded.instance_id, reg_id = excluded.reg_id, \
        user_agent = excluded.user_agent, node = excluded.node, updated_at = excluded.updated_at \
-     WHERE bindings.call_id <> excluded.call_id OR bindings.cseq < excluded.cseq"
-    };
-}
-pub(crate) const UPSERT_BINDING: &str = concat!(
-    "INSERT INTO bindings (",
-    binding_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    upsert_binding_conflict!()
-);
-pub(crate) const UPSERT_BINDING_CONFLICT: &str = upsert_binding_conflict!();
+     WHERE bindings.call_id <> excluded.call_id OR bindings.cseq < excluded.cseq";
 pub(crate) const DELETE_BINDING: &str = "DELETE FROM bindings WHERE aor = $1 AND contact = $2";
 pub(crate) const DELETE_BINDINGS_OF: &str = "DELETE FROM bindings WHERE aor = $1";
 pub(crate) const BINDINGS_OF: &str = concat!(
