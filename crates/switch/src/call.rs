@@ -322,8 +322,15 @@ pub(crate) struct CallController {
     wakes: BinaryHeap<Reverse<(Instant, CallKey, Wake)>>,
     advertised: HashMap<IpAddr, IpAddr>,
     draining: bool,
+    overloaded: bool,
     pub(crate) out: Output,
 }
+
+/// A message that waited this long in the engine's queue means the node
+/// is behind: phones are retransmitting (T1 is 500 ms), and new calls are
+/// refused until it has caught up.
+const OVERLOADED: Duration = Duration::from_millis(500);
+const RECOVERED: Duration = Duration::from_millis(50);
 
 /// The status the caller gets when the call cannot be placed because the
 /// callee has no phone registered, or none answered in time.
@@ -354,6 +361,7 @@ impl CallController {
             wakes: BinaryHeap::new(),
             advertised: HashMap::new(),
             draining: false,
+            overloaded: false,
             out: Output::default(),
         }
     }
@@ -371,6 +379,26 @@ impl CallController {
     /// From now on new calls are refused with 503; calls in progress go on.
     pub(crate) fn drain(&mut self) {
         self.draining = true;
+    }
+
+    /// How long the last message waited before the engine took it. Past
+    /// [`OVERLOADED`], new calls are refused with 503 until the wait is back
+    /// under [`RECOVERED`]: shedding new work keeps the calls in progress
+    /// answered in time, where taking everything would let retransmissions
+    /// pile up until nothing completes.
+    pub(crate) fn saw_lag(&mut self, lag: Duration) {
+        if lag > OVERLOADED {
+            if !self.overloaded {
+                warn!(
+                    ?lag,
+                    "overloaded: new calls refused with 503 until the exchange catches up"
+                );
+            }
+            self.overloaded = true;
+        } else if lag < RECOVERED && self.overloaded {
+            info!(?lag, "caught up: new calls taken again");
+            self.overloaded = false;
+        }
     }
 
     // ------------------------------------------------------------ requests
@@ -419,7 +447,7 @@ impl CallController {
         source: Source,
         clock: Clock,
     ) {
-        if self.draining || self.calls.len() >= self.config.max_calls {
+        if self.draining || self.overloaded || self.calls.len() >= self.config.max_calls {
             let busy = answer(&request, 503, "Service Unavailable")
                 .header(HeaderName::RetryAfter, "30")
                 .build();
@@ -1918,6 +1946,26 @@ fn epoch(now: UnixMillis) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_calls_are_refused_from_a_long_queue_wait_until_it_is_short_again() {
+        let mut calls = CallController::new(
+            "callex",
+            "node",
+            CallConfig::default(),
+            TransactionConfig::default(),
+            Authenticator::new(b"secret", Duration::from_secs(300)),
+            Flows::default(),
+        );
+        calls.saw_lag(Duration::from_millis(10));
+        assert!(!calls.overloaded);
+        calls.saw_lag(Duration::from_millis(600));
+        assert!(calls.overloaded, "a wait past T1 is overload");
+        calls.saw_lag(Duration::from_millis(100));
+        assert!(calls.overloaded, "not yet caught up");
+        calls.saw_lag(Duration::from_millis(10));
+        assert!(!calls.overloaded, "caught up");
+    }
 
     #[test]
     fn the_caller_hears_busy_over_a_timeout_and_a_decline_over_both() {

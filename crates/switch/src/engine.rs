@@ -299,7 +299,15 @@ impl Engine {
         }
     }
 
-    async fn on_inbound(&mut self, Inbound { message, source }: Inbound) {
+    async fn on_inbound(
+        &mut self,
+        Inbound {
+            message,
+            source,
+            received_at,
+        }: Inbound,
+    ) {
+        self.calls.saw_lag(received_at.elapsed());
         let reliability = match source.transport {
             Transport::Udp => Reliability::Unreliable,
             Transport::Tcp => Reliability::Reliable,

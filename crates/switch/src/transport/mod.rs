@@ -190,6 +190,9 @@ impl Flows {
 pub struct Inbound {
     pub message: Message,
     pub source: Source,
+    /// When the transport read it: how long it then waits in the queue is
+    /// how far behind the exchange is.
+    pub received_at: Instant,
 }
 
 /// The way bytes go back to a peer: the socket a datagram came in on and

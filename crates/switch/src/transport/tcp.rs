@@ -189,6 +189,7 @@ async fn read(
                                 .send(Inbound {
                                     message,
                                     source: source.clone(),
+                                    received_at: std::time::Instant::now(),
                                 })
                                 .await;
                             if delivered.is_err() {

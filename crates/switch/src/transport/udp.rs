@@ -76,7 +76,12 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: mpsc::Sender<Inboun
                 to: remote,
             }),
         };
-        match inbound.try_send(Inbound { message, source }) {
+        let received_at = std::time::Instant::now();
+        match inbound.try_send(Inbound {
+            message,
+            source,
+            received_at,
+        }) {
             Ok(()) => {}
             // Overload: shed datagrams here, as the kernel would; the peer
             // retransmits.
