@@ -1254,7 +1254,7 @@ impl CallController {
                 }
             }
         }
-        self.close(key, call, Disposition::Answered, None, clock);
+        self.close(key, call, Disposition::Answered, Some(200), clock);
     }
 
     // ------------------------------------------------------------ in dialog

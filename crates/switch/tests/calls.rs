@@ -336,6 +336,11 @@ async fn a_call_is_relayed_between_members_and_the_legs_share_nothing_internal()
     assert_eq!(cdrs.len(), 1, "{cdrs:?}");
     let cdr = &cdrs[0];
     assert_eq!(cdr.disposition, Disposition::Answered);
+    assert_eq!(
+        cdr.sip_code,
+        Some(200),
+        "the final status of an answered call"
+    );
     assert_eq!(cdr.caller, ALICE);
     assert_eq!(cdr.callee_dialled, BOB);
     assert_eq!(cdr.a_leg_call_id, calling.call_id);
