@@ -156,6 +156,8 @@ struct Leg {
     target: String,
     /// Our Contact on this leg.
     contact: String,
+    /// The host:port the peer knows us by (our Contact's and Via's).
+    host: String,
     /// The CSeq of our last request on this leg.
     cseq: u32,
     peer: Source,
@@ -503,6 +505,10 @@ impl CallController {
         let Some(credentials) = credentials_for(&request, &self.realm) else {
             return;
         };
+        // Unlike the registrar, the digest uri is not held to the
+        // Request-URI: the nonce count already refuses a replayed
+        // Authorization, and common UAs (SIPp among them) write the
+        // server's address there on INVITE.
         let verdict = self.authenticator.verify(
             &credentials,
             &self.realm,
@@ -621,6 +627,7 @@ impl CallController {
     /// The caller's dialog, from their INVITE.
     fn a_leg(&mut self, invite: &Message, source: &Source, user: &str) -> Leg {
         let tag = new_tag();
+        let host = self.host(source);
         let to = invite.header(HeaderName::To).unwrap_or_default();
         let target = invite
             .header(HeaderName::Contact)
@@ -641,21 +648,13 @@ impl CallController {
                 .unwrap_or_default()
                 .to_owned(),
             target,
-            contact: self.contact(user, source),
+            contact: contact(user, &host, source.transport),
+            host,
             cseq: 0,
             peer: source.clone(),
             pending_ack: None,
             ack_sent: None,
             invite_tx: None,
-        }
-    }
-
-    /// Our Contact on a leg whose packets go by `peer`.
-    fn contact(&mut self, user: &str, peer: &Source) -> String {
-        let host = self.host(peer);
-        match peer.transport {
-            Transport::Udp => format!("<sip:{user}@{host}>"),
-            Transport::Tcp => format!("<sip:{user}@{host};transport=tcp>"),
         }
     }
 
@@ -783,7 +782,8 @@ impl CallController {
             local_tag: tag,
             remote: format!("<sip:{callee}@{host}>"),
             target: target.contact.clone(),
-            contact: self.contact(caller, &target.peer),
+            contact: contact(caller, &host, target.peer.transport),
+            host,
             cseq: 1,
             peer: target.peer.clone(),
             pending_ack: None,
@@ -799,7 +799,7 @@ impl CallController {
             .unwrap_or(70)
             .saturating_sub(1)
             .min(70);
-        let host = leg.contact_host();
+        let host = &leg.host;
         let mut b = MessageBuilder::request(Method::Invite, &leg.target)
             .header(HeaderName::Via, &via(&leg.peer, host))
             .header(HeaderName::MaxForwards, &max_forwards.to_string());
@@ -837,12 +837,12 @@ impl CallController {
             }) => self.relayed_response(layer, call, to, server, response, clock),
             Some(Client::CancelWhenRinging) => match response.status() {
                 Some(101..=199) => self.cancel_branch(layer, id, clock),
-                Some(200..=299) => self.refuse_2xx(layer, id, &response),
+                Some(200..=299) => self.refuse_2xx(layer, id, &response, clock),
                 _ => {}
             },
             Some(Client::Fire) | None => {
                 if is_invite_2xx(&response) {
-                    self.refuse_2xx(layer, id, &response);
+                    self.refuse_2xx(layer, id, &response, clock);
                 }
             }
         }
@@ -859,7 +859,7 @@ impl CallController {
         let status = response.status().unwrap_or(500);
         let Some(call) = self.calls.get_mut(&key) else {
             if is_invite_2xx(&response) {
-                self.refuse_2xx(layer, tx, &response);
+                self.refuse_2xx(layer, tx, &response, clock);
             }
             return;
         };
@@ -874,7 +874,7 @@ impl CallController {
                     self.retransmitted_2xx(key, Side::B, &response);
                 } else {
                     // Another dialog of the same INVITE (forked further on).
-                    self.refuse_2xx(layer, tx, &response);
+                    self.refuse_2xx(layer, tx, &response, clock);
                 }
             }
             return;
@@ -902,7 +902,7 @@ impl CallController {
                     self.answered(layer, key, index, response, clock);
                 } else {
                     call.branches[index].state = BranchState::Done(status);
-                    self.refuse_2xx(layer, tx, &response);
+                    self.refuse_2xx(layer, tx, &response, clock);
                 }
             }
             _ => {
@@ -982,13 +982,7 @@ impl CallController {
         if let Some(target) = contact_uri(&response) {
             leg.target = target;
         }
-        for branch in std::mem::take(&mut call.branches) {
-            match branch.state {
-                BranchState::Ringing => self.cancel_branch(layer, branch.tx, clock),
-                BranchState::Trying => self.cancel_when_ringing(branch.tx, clock),
-                _ => {}
-            }
-        }
+        self.stop_ringing(layer, std::mem::take(&mut call.branches), clock);
         self.by_client.insert(winner.tx, Client::Branch(key));
         call.record.answer_at = Some(clock.wall.max(call.record.start_at));
         call.record.b_leg_call_id = Some(leg.call_id.clone());
@@ -1074,6 +1068,7 @@ impl CallController {
         layer: &mut TransactionLayer<Source>,
         tx: TransactionId,
         response: &Message,
+        clock: Clock,
     ) {
         let (Some(invite), Some(peer)) = (layer.request(tx).cloned(), layer.peer(tx).cloned())
         else {
@@ -1083,33 +1078,24 @@ impl CallController {
             return;
         };
         let host = self.host(&peer);
-        let to = response.header(HeaderName::To).unwrap_or_default();
-        let from = invite.header(HeaderName::From).unwrap_or_default();
-        let call_id = invite.call_id().unwrap_or_default();
+        let dialog = Dialog {
+            target: &target,
+            local: invite.header(HeaderName::From).unwrap_or_default(),
+            remote: response.header(HeaderName::To).unwrap_or_default(),
+            call_id: invite.call_id().unwrap_or_default(),
+        };
         let seq = invite.cseq().map_or(1, |c| c.seq);
-        let ack = MessageBuilder::request(Method::Ack, &target)
-            .header(HeaderName::Via, &via(&peer, &host))
-            .header(HeaderName::MaxForwards, "70")
-            .header(HeaderName::From, from)
-            .header(HeaderName::To, to)
-            .header(HeaderName::CallId, call_id)
-            .header(HeaderName::CSeq, &format!("{seq} ACK"))
-            .build();
+        let ack = dialog.request(Method::Ack, seq, &via(&peer, &host)).build();
         self.out.sends.push((peer.clone(), ack.bytes()));
-        let bye = MessageBuilder::request(Method::Bye, &target)
-            .header(HeaderName::Via, &via(&peer, &host))
-            .header(HeaderName::MaxForwards, "70")
-            .header(HeaderName::From, from)
-            .header(HeaderName::To, to)
-            .header(HeaderName::CallId, call_id)
-            .header(HeaderName::CSeq, &format!("{} BYE", seq.saturating_add(1)))
+        let bye = dialog
+            .request(Method::Bye, seq.saturating_add(1), &via(&peer, &host))
             .header(
                 HeaderName::Reason,
                 "SIP;cause=200;text=\"Call completed elsewhere\"",
             )
             .build();
         let reliability = peer.reliability();
-        if let Ok(id) = layer.send_request(bye, peer, reliability, Instant::now()) {
+        if let Ok(id) = layer.send_request(bye, peer, reliability, clock.at) {
             self.by_client.insert(id, Client::Fire);
         }
     }
@@ -1133,6 +1119,22 @@ impl CallController {
         let wait = self.timers_config.timer(Timer::B, Reliability::Unreliable);
         self.wakes
             .push(Reverse((clock.at + wait, 0, Wake::Abandon(tx))));
+    }
+
+    /// Cancels the branches still ringing (or about to).
+    fn stop_ringing(
+        &mut self,
+        layer: &mut TransactionLayer<Source>,
+        branches: Vec<Branch>,
+        clock: Clock,
+    ) {
+        for branch in branches {
+            match branch.state {
+                BranchState::Ringing => self.cancel_branch(layer, branch.tx, clock),
+                BranchState::Trying => self.cancel_when_ringing(branch.tx, clock),
+                BranchState::Done(_) => {}
+            }
+        }
     }
 
     /// A branch that has not rung yet is cancelled once it does (timer B
@@ -1163,13 +1165,7 @@ impl CallController {
             self.calls.insert(key, call);
             return;
         }
-        for branch in std::mem::take(&mut call.branches) {
-            match branch.state {
-                BranchState::Ringing => self.cancel_branch(layer, branch.tx, clock),
-                BranchState::Trying => self.cancel_when_ringing(branch.tx, clock),
-                _ => {}
-            }
-        }
+        self.stop_ringing(layer, std::mem::take(&mut call.branches), clock);
         if let Some(invite) = call.a_invite.take() {
             let reason = build::default_reason(status);
             let mut refusal = build::response(&invite, status, reason).to_tag(&call.a.local_tag);
@@ -1243,7 +1239,7 @@ impl CallController {
             }
             if let Some(leg) = call.leg_mut(side) {
                 leg.cseq = leg.cseq.wrapping_add(1);
-                let bye = in_dialog_request(leg, Method::Bye).build();
+                let bye = in_dialog_request(leg, Method::Bye, leg.cseq).build();
                 let peer = leg.peer.clone();
                 let reliability = peer.reliability();
                 match layer.send_request(bye, peer, reliability, clock.at) {
@@ -1305,7 +1301,7 @@ impl CallController {
             return;
         };
         other.cseq = other.cseq.wrapping_add(1);
-        let mut b = in_dialog_request(other, method.clone());
+        let mut b = in_dialog_request(other, method.clone(), other.cseq);
         if matches!(method, Method::Invite | Method::Update) {
             b = b.header(HeaderName::Contact, &other.contact);
         }
@@ -1442,13 +1438,7 @@ impl CallController {
         let Some(other) = call.leg_mut(side.other()) else {
             return;
         };
-        let relayed = MessageBuilder::request(Method::Ack, &other.target)
-            .header(HeaderName::Via, &via(&other.peer, other.contact_host()))
-            .header(HeaderName::MaxForwards, "70")
-            .header(HeaderName::From, &other.local)
-            .header(HeaderName::To, &other.remote)
-            .header(HeaderName::CallId, &other.call_id)
-            .header(HeaderName::CSeq, &format!("{} ACK", pending.other_cseq));
+        let relayed = in_dialog_request(other, Method::Ack, pending.other_cseq);
         let relayed = with_body(relayed, ack).build().bytes();
         other.ack_sent = Some((pending.other_cseq, relayed.clone()));
         self.out.sends.push((other.peer.clone(), relayed));
@@ -1659,17 +1649,11 @@ impl CallController {
     }
 }
 
-impl Leg {
-    /// The host:port of our Contact on this leg (for Via).
-    fn contact_host(&self) -> &str {
-        let inner = self
-            .contact
-            .trim_start_matches('<')
-            .split('>')
-            .next()
-            .unwrap_or_default();
-        let after_user = inner.split_once('@').map_or(inner, |(_, h)| h);
-        after_user.split(';').next().unwrap_or_default()
+/// Our Contact on a leg, at `host` over `transport`.
+fn contact(user: &str, host: &str, transport: Transport) -> String {
+    match transport {
+        Transport::Udp => format!("<sip:{user}@{host}>"),
+        Transport::Tcp => format!("<sip:{user}@{host};transport=tcp>"),
     }
 }
 
@@ -1700,17 +1684,38 @@ fn expect_ack(
     }
 }
 
-/// The start of a request within `leg`'s dialog, with our CSeq (already
-/// counted in `leg.cseq`).
-fn in_dialog_request(leg: &Leg, method: Method) -> MessageBuilder {
-    let cseq = format!("{} {}", leg.cseq, method.as_str());
-    MessageBuilder::request(method, &leg.target)
-        .header(HeaderName::Via, &via(&leg.peer, leg.contact_host()))
-        .header(HeaderName::MaxForwards, "70")
-        .header(HeaderName::From, &leg.local)
-        .header(HeaderName::To, &leg.remote)
-        .header(HeaderName::CallId, &leg.call_id)
-        .header(HeaderName::CSeq, &cseq)
+/// The start of a request within `leg`'s dialog with CSeq number `seq`.
+fn in_dialog_request(leg: &Leg, method: Method, seq: u32) -> MessageBuilder {
+    let dialog = Dialog {
+        target: &leg.target,
+        local: &leg.local,
+        remote: &leg.remote,
+        call_id: &leg.call_id,
+    };
+    dialog.request(method, seq, &via(&leg.peer, &leg.host))
+}
+
+/// What a request within a dialog is addressed with.
+struct Dialog<'a> {
+    target: &'a str,
+    /// From, with our tag.
+    local: &'a str,
+    /// To, with theirs.
+    remote: &'a str,
+    call_id: &'a str,
+}
+
+impl Dialog<'_> {
+    fn request(&self, method: Method, seq: u32, via: &str) -> MessageBuilder {
+        let cseq = format!("{seq} {}", method.as_str());
+        MessageBuilder::request(method, self.target)
+            .header(HeaderName::Via, via)
+            .header(HeaderName::MaxForwards, "70")
+            .header(HeaderName::From, self.local)
+            .header(HeaderName::To, self.remote)
+            .header(HeaderName::CallId, self.call_id)
+            .header(HeaderName::CSeq, &cseq)
+    }
 }
 
 fn respond(

@@ -30,7 +30,8 @@ pub(crate) struct Epoch(u64);
 pub(crate) struct CredentialCache {
     version: Option<i64>,
     epoch: u64,
-    ha1: HashMap<(String, Algorithm), Option<String>>,
+    /// Per username, the HA1 (or its absence) per algorithm asked for.
+    ha1: HashMap<String, Vec<(Algorithm, Option<String>)>>,
     held: HashMap<String, bool>,
 }
 
@@ -42,8 +43,11 @@ impl CredentialCache {
     /// The HA1 of `username` for `algorithm`, if known here (`Some(None)`:
     /// known to have none).
     pub(crate) fn ha1(&self, username: &str, algorithm: Algorithm) -> Option<Option<String>> {
-        // The key is owned; a lookup builds it once per request.
-        self.ha1.get(&(username.to_owned(), algorithm)).cloned()
+        self.ha1
+            .get(username)?
+            .iter()
+            .find(|(a, _)| *a == algorithm)
+            .map(|(_, ha1)| ha1.clone())
     }
 
     pub(crate) fn held(&self, number: &str) -> Option<bool> {
@@ -66,7 +70,9 @@ impl CredentialCache {
         if self.ha1.len() + self.held.len() >= CAPACITY {
             self.clear();
         }
-        self.ha1.insert((username.to_owned(), algorithm), ha1);
+        let known = self.ha1.entry(username.to_owned()).or_default();
+        known.retain(|(a, _)| *a != algorithm);
+        known.push((algorithm, ha1));
         if let Some((number, held)) = held {
             self.held.insert(number.to_owned(), held);
         }

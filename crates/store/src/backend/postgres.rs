@@ -160,10 +160,32 @@ async fn insert_cdrs(conn: &mut PgConnection, cdrs: &[NewCdr]) -> Result<Vec<Cdr
     if cdrs.is_empty() {
         return Ok(Vec::new());
     }
+    let rows = cdr_insert(sql::INSERT_CDRS_UNNEST_RETURNING, cdrs)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(cdr_from_row).collect()
+}
+
+/// How many CDRs were new, without reading them back (the journal's case).
+async fn count_new_cdrs(conn: &mut PgConnection, cdrs: &[NewCdr]) -> Result<u64> {
+    if cdrs.is_empty() {
+        return Ok(0);
+    }
+    let done = cdr_insert(sql::INSERT_CDRS_UNNEST, cdrs)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// `statement` (one of the UNNEST inserts) with the columns of `cdrs`.
+fn cdr_insert<'q>(
+    statement: &'q str,
+    cdrs: &'q [NewCdr],
+) -> sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments> {
     let column = |field: fn(&NewCdr) -> &str| cdrs.iter().map(field).collect::<Vec<_>>();
     let optional = |field: fn(&NewCdr) -> Option<&str>| cdrs.iter().map(field).collect::<Vec<_>>();
     let time = |field: fn(&NewCdr) -> i64| cdrs.iter().map(field).collect::<Vec<_>>();
-    let rows = sqlx::query(sql::INSERT_CDRS_UNNEST)
+    sqlx::query(statement)
         .bind(column(|c| &c.call_id))
         .bind(column(|c| &c.node))
         .bind(column(|c| &c.a_leg_call_id))
@@ -181,9 +203,6 @@ async fn insert_cdrs(conn: &mut PgConnection, cdrs: &[NewCdr]) -> Result<Vec<Cdr
                 .map(|c| c.sip_code.map(i64::from))
                 .collect::<Vec<_>>(),
         )
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter().map(cdr_from_row).collect()
 }
 
 async fn delete_active_calls(conn: &mut PgConnection, closed: &[NewCdr]) -> Result<()> {

@@ -477,7 +477,7 @@ impl Location for ThisStore {
 async fn write_batch(conn: &mut DbConnection, batch: &CallBatch) -> Result<BatchOutcome> {
     let opened = insert_active_calls(conn, &batch.opened).await?;
     let answered = answer_calls(conn, &batch.answered).await?;
-    let closed = insert_cdrs(conn, &batch.closed).await?.len() as u64;
+    let closed = count_new_cdrs(conn, &batch.closed).await?;
     delete_active_calls(conn, &batch.closed).await?;
     Ok(BatchOutcome {
         opened,
@@ -538,7 +538,7 @@ impl Calls for ThisStore {
             return Ok(0);
         }
         let mut tx = self.begin_write().await?;
-        let written = insert_cdrs(&mut tx, cdrs).await?.len() as u64;
+        let written = count_new_cdrs(&mut tx, cdrs).await?;
         delete_active_calls(&mut tx, cdrs).await?;
         tx.commit().await?;
         Ok(written)

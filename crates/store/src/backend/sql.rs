@@ -160,15 +160,21 @@ pub(crate) const ANSWER_CALLS_UNNEST: &str = "UPDATE active_calls AS a \
      SET answer_at = v.answer_at, b_leg_call_id = COALESCE(v.b_leg_call_id, a.b_leg_call_id) \
      FROM UNNEST($1::text[], $2::int8[], $3::text[]) AS v (call_id, answer_at, b_leg_call_id) \
      WHERE a.call_id = v.call_id AND a.answer_at IS NULL";
-pub(crate) const INSERT_CDRS_UNNEST: &str = concat!(
-    "INSERT INTO cdrs (",
-    new_cdr_columns!(),
-    ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-       $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], \
-       $12::text[], $13::int8[]) \
-     ON CONFLICT (call_id) DO NOTHING RETURNING ",
-    cdr_columns!()
-);
+macro_rules! insert_cdrs_unnest {
+    () => {
+        concat!(
+            "INSERT INTO cdrs (",
+            new_cdr_columns!(),
+            ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+               $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], \
+               $12::text[], $13::int8[]) \
+             ON CONFLICT (call_id) DO NOTHING"
+        )
+    };
+}
+pub(crate) const INSERT_CDRS_UNNEST: &str = insert_cdrs_unnest!();
+pub(crate) const INSERT_CDRS_UNNEST_RETURNING: &str =
+    concat!(insert_cdrs_unnest!(), " RETURNING ", cdr_columns!());
 pub(crate) const DELETE_ACTIVE_CALLS_ANY: &str =
     "DELETE FROM active_calls WHERE call_id = ANY($1::text[])";
 

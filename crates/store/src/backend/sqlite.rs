@@ -204,32 +204,49 @@ async fn answer_calls(conn: &mut SqliteConnection, answers: &[Answer]) -> Result
 async fn insert_cdrs(conn: &mut SqliteConnection, cdrs: &[NewCdr]) -> Result<Vec<Cdr>> {
     let mut written = Vec::with_capacity(cdrs.len());
     for chunk in chunks(cdrs) {
-        let mut insert =
-            QueryBuilder::<Db>::new(concat!("INSERT INTO cdrs (", sql::new_cdr_columns!(), ") "));
-        insert.push_values(chunk, |mut row, cdr| {
-            row.push_bind(&cdr.call_id)
-                .push_bind(&cdr.node)
-                .push_bind(&cdr.a_leg_call_id)
-                .push_bind(&cdr.b_leg_call_id)
-                .push_bind(&cdr.caller)
-                .push_bind(&cdr.callee_dialled)
-                .push_bind(&cdr.callee_presented)
-                .push_bind(cdr.start_at)
-                .push_bind(cdr.answer_at)
-                .push_bind(cdr.end_at)
-                .push_bind(cdr.duration_ms())
-                .push_bind(cdr.disposition.as_str())
-                .push_bind(cdr.sip_code.map(i64::from));
-        });
-        insert.push(concat!(
-            " ON CONFLICT (call_id) DO NOTHING RETURNING ",
-            sql::cdr_columns!()
-        ));
+        let mut insert = cdr_insert(chunk);
+        insert.push(concat!(" RETURNING ", sql::cdr_columns!()));
         for row in insert.build().fetch_all(&mut *conn).await? {
             written.push(cdr_from_row(&row)?);
         }
     }
     Ok(written)
+}
+
+/// How many CDRs were new, without reading them back (the journal's case).
+async fn count_new_cdrs(conn: &mut SqliteConnection, cdrs: &[NewCdr]) -> Result<u64> {
+    let mut written = 0;
+    for chunk in chunks(cdrs) {
+        written += cdr_insert(chunk)
+            .build()
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(written)
+}
+
+/// `INSERT INTO cdrs … ON CONFLICT DO NOTHING` for `chunk`.
+fn cdr_insert(chunk: &[NewCdr]) -> QueryBuilder<'_, Db> {
+    let mut insert =
+        QueryBuilder::<Db>::new(concat!("INSERT INTO cdrs (", sql::new_cdr_columns!(), ") "));
+    insert.push_values(chunk, |mut row, cdr| {
+        row.push_bind(&cdr.call_id)
+            .push_bind(&cdr.node)
+            .push_bind(&cdr.a_leg_call_id)
+            .push_bind(&cdr.b_leg_call_id)
+            .push_bind(&cdr.caller)
+            .push_bind(&cdr.callee_dialled)
+            .push_bind(&cdr.callee_presented)
+            .push_bind(cdr.start_at)
+            .push_bind(cdr.answer_at)
+            .push_bind(cdr.end_at)
+            .push_bind(cdr.duration_ms())
+            .push_bind(cdr.disposition.as_str())
+            .push_bind(cdr.sip_code.map(i64::from));
+    });
+    insert.push(" ON CONFLICT (call_id) DO NOTHING");
+    insert
 }
 
 async fn delete_active_calls(conn: &mut SqliteConnection, closed: &[NewCdr]) -> Result<()> {
