@@ -5,7 +5,9 @@
 //! It is for keeping data and keeping it whole: the schema and its
 //! migrations for both engines, one repository trait per aggregate —
 //! [`Members`], [`Numbers`], [`SipCredentials`], [`Location`] (registrar
-//! bindings), [`Calls`] (active calls and CDRs), [`ApiTokens`] — and one
+//! bindings), [`Calls`] (active calls and CDRs), [`ApiTokens`],
+//! [`Directory`] (what a number lists: SIP address, home page, mailbox) —
+//! and one
 //! implementation of each per engine ([`SqliteStore`], [`PgStore`]), behind
 //! the [`Store`] handle the switch and the CLI hold. Every write is checked
 //! first (lengths, shapes, consistency) and refused with a [`StoreError`]
@@ -83,26 +85,28 @@
 //! ```
 
 mod backend;
+pub mod directory;
 mod error;
 mod model;
 mod repository;
 
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
+pub use directory::{DirectoryEntries, DirectoryListing, EnumRecord};
 pub use error::{Result, StoreError};
 pub use model::{
     limits, now_millis, ActiveCall, Answer, BatchOutcome, Binding, BindingWrite, CallBatch, Cdr,
     CdrFilter, Disposition, HeldNumber, Member, MemberId, MemberKind, NewCdr, NewMember, NewToken,
     NumberKind, Page, TokenInfo, UnixMillis,
 };
-pub use repository::{ApiTokens, Calls, Location, Members, Numbers, SipCredentials};
+pub use repository::{ApiTokens, Calls, Directory, Location, Members, Numbers, SipCredentials};
 
 /// The repository traits, the [`Store`] and the types their methods take.
 pub mod prelude {
     pub use crate::{
         ActiveCall, Answer, ApiTokens, Binding, BindingWrite, CallBatch, Calls, Cdr, CdrFilter,
-        Disposition, Location, MemberId, MemberKind, Members, NewCdr, NewMember, NumberKind,
-        Numbers, Page, SipCredentials, Store, StoreError,
+        Directory, DirectoryEntries, Disposition, Location, MemberId, MemberKind, Members, NewCdr,
+        NewMember, NumberKind, Numbers, Page, SipCredentials, Store, StoreError,
     };
 }
 
@@ -266,6 +270,23 @@ impl SipCredentials for Store {
     }
     async fn directory_version(&self) -> Result<i64> {
         dispatch!(self.directory_version())
+    }
+}
+
+impl Directory for Store {
+    async fn set_directory_entries(
+        &self,
+        number: &str,
+        holder: MemberId,
+        entries: &DirectoryEntries,
+    ) -> Result<DirectoryListing> {
+        dispatch!(self.set_directory_entries(number, holder, entries))
+    }
+    async fn directory_listing(&self, number: &str) -> Result<Option<DirectoryListing>> {
+        dispatch!(self.directory_listing(number))
+    }
+    async fn directory_listings(&self) -> Result<Vec<DirectoryListing>> {
+        dispatch!(self.directory_listings())
     }
 }
 

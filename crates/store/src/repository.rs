@@ -11,6 +11,7 @@ use std::future::Future;
 
 use sip::digest::Algorithm;
 
+use crate::directory::{DirectoryEntries, DirectoryListing};
 use crate::error::Result;
 use crate::model::{
     ActiveCall, BatchOutcome, Binding, BindingWrite, CallBatch, Cdr, CdrFilter, HeldNumber, Member,
@@ -201,4 +202,32 @@ pub trait ApiTokens {
 
     /// Deletes the token named `name`; `false` if there was none.
     fn revoke_token(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The number directory (SPEC §7): what each held number lists besides a
+/// phone. Every change moves the
+/// [`directory_version`](SipCredentials::directory_version), so the DNS
+/// directory's in-memory copy knows when to reload.
+pub trait Directory {
+    /// Replaces what `number` (a key, as `numbers.number` holds it) lists
+    /// with `entries`; all `None` clears them. Only the number's holder
+    /// lists: `NotFound` if nobody holds it or `holder` does not, `Invalid`
+    /// for an entry that would not make a valid NAPTR record. Returns the
+    /// listing as stored. Writing what is already there changes nothing.
+    fn set_directory_entries(
+        &self,
+        number: &str,
+        holder: MemberId,
+        entries: &DirectoryEntries,
+    ) -> impl Future<Output = Result<DirectoryListing>> + Send;
+
+    /// What `number` lists (possibly nothing); `None` if nobody holds it.
+    fn directory_listing(
+        &self,
+        number: &str,
+    ) -> impl Future<Output = Result<Option<DirectoryListing>>> + Send;
+
+    /// Every held number and what it lists, in key order: what the DNS
+    /// directory loads into memory.
+    fn directory_listings(&self) -> impl Future<Output = Result<Vec<DirectoryListing>>> + Send;
 }

@@ -20,6 +20,7 @@ use sqlx::{QueryBuilder, Row};
 
 use crate::backend::sql;
 use crate::backend::token;
+use crate::directory::{DirectoryEntries, DirectoryListing};
 use crate::error::{violation, Result, StoreError};
 use crate::model::{
     check_number, check_optional_text, check_text, check_token, country_code, email_key, ha1_hex,
@@ -27,7 +28,9 @@ use crate::model::{
     CdrFilter, HeldNumber, Member, MemberId, NewCdr, NewMember, NewToken, NumberKind, Page,
     TokenInfo, UnixMillis,
 };
-use crate::repository::{ApiTokens, Calls, Location, Members, Numbers, SipCredentials};
+use crate::repository::{
+    ApiTokens, Calls, Directory, Location, Members, Numbers, SipCredentials,
+};
 
 type DbRow = <Db as sqlx::Database>::Row;
 type DbConnection = <Db as sqlx::Database>::Connection;
@@ -58,6 +61,18 @@ fn number_from_row(row: &DbRow) -> Result<HeldNumber> {
         kind: row.try_get::<String, _>("kind")?.parse().map_err(corrupt)?,
         member_id: MemberId(row.try_get("member_id")?),
         assigned_at: row.try_get("assigned_at")?,
+    })
+}
+
+fn listing_from_row(row: &DbRow) -> Result<DirectoryListing> {
+    Ok(DirectoryListing {
+        number: row.try_get("number")?,
+        holder: MemberId(row.try_get("member_id")?),
+        entries: DirectoryEntries {
+            sip: row.try_get("sip")?,
+            web: row.try_get("web")?,
+            email: row.try_get("email")?,
+        },
     })
 }
 
@@ -354,6 +369,88 @@ impl SipCredentials for ThisStore {
             .fetch_one(self.reader())
             .await?;
         Ok(row.try_get("version")?)
+    }
+}
+
+// ---------------------------------------------------------------- number directory
+
+impl Directory for ThisStore {
+    async fn set_directory_entries(
+        &self,
+        number: &str,
+        holder: MemberId,
+        entries: &DirectoryEntries,
+    ) -> Result<DirectoryListing> {
+        entries.validate()?;
+        let shown = crate::model::excerpt(number);
+        let mut tx = self.begin_write().await?;
+        let current = sqlx::query(sql::DIRECTORY_LISTING)
+            .bind(number)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(listing_from_row)
+            .transpose()?;
+        let Some(current) = current else {
+            return Err(StoreError::not_found(format!(
+                "number {shown} is not held by any member, so it has no directory entries; \
+                 grant it first"
+            )));
+        };
+        if current.holder != holder {
+            return Err(StoreError::not_found(format!(
+                "number {shown} is held by member {}, not member {holder}",
+                current.holder
+            )));
+        }
+        if current.entries == *entries {
+            return Ok(current);
+        }
+        let written = if entries.is_empty() {
+            sqlx::query(sql::DELETE_DIRECTORY_ENTRIES)
+                .bind(number)
+                .bind(holder.0)
+                .execute(&mut *tx)
+                .await?
+        } else {
+            sqlx::query(sql::UPSERT_DIRECTORY_ENTRIES)
+                .bind(number)
+                .bind(holder.0)
+                .bind(&entries.sip)
+                .bind(&entries.web)
+                .bind(&entries.email)
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await?
+        };
+        if written.rows_affected() == 0 {
+            // Only PostgreSQL gets here: on SQLite the transaction holds
+            // the write lock since the read above.
+            return Err(StoreError::conflict(format!(
+                "number {shown} changed hands while its directory entries were being set; \
+                 try again"
+            )));
+        }
+        tx.commit().await?;
+        Ok(DirectoryListing {
+            entries: entries.clone(),
+            ..current
+        })
+    }
+
+    async fn directory_listing(&self, number: &str) -> Result<Option<DirectoryListing>> {
+        let row = sqlx::query(sql::DIRECTORY_LISTING)
+            .bind(number)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(listing_from_row).transpose()
+    }
+
+    async fn directory_listings(&self) -> Result<Vec<DirectoryListing>> {
+        let rows = sqlx::query(sql::DIRECTORY_LISTINGS)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(listing_from_row).collect()
     }
 }
 

@@ -91,6 +91,23 @@ pub(crate) const DIRECTORY_VERSION: &str = "SELECT version FROM directory_versio
 pub(crate) const CREDENTIAL_HA1: &str =
     "SELECT ha1 FROM sip_credentials WHERE username = $1 AND realm = $2 AND algorithm = $3";
 
+// The number directory. A held number without entries has NULLs here.
+pub(crate) const DIRECTORY_LISTING: &str = "SELECT n.number, n.member_id, d.sip, d.web, d.email \
+     FROM numbers AS n LEFT JOIN directory_entries AS d ON d.number = n.number \
+     WHERE n.number = $1";
+pub(crate) const DIRECTORY_LISTINGS: &str = "SELECT n.number, n.member_id, d.sip, d.web, d.email \
+     FROM numbers AS n LEFT JOIN directory_entries AS d ON d.number = n.number \
+     ORDER BY n.number";
+/// Writes only while `$2` still holds `$1`: a release or a new holder
+/// between the check and the write leaves no row for the SELECT to give.
+pub(crate) const UPSERT_DIRECTORY_ENTRIES: &str =
+    "INSERT INTO directory_entries (number, sip, web, email, updated_at) \
+     SELECT number, $3, $4, $5, $6 FROM numbers WHERE number = $1 AND member_id = $2 \
+     ON CONFLICT (number) DO UPDATE SET sip = excluded.sip, web = excluded.web, \
+       email = excluded.email, updated_at = excluded.updated_at";
+pub(crate) const DELETE_DIRECTORY_ENTRIES: &str = "DELETE FROM directory_entries \
+     WHERE number = $1 AND number IN (SELECT number FROM numbers WHERE member_id = $2)";
+
 // Registrar bindings. The WHERE of the upsert is RFC 3261 section 10.3
 // step 7: a REGISTER with the stored Call-ID must carry a higher CSeq.
 pub(crate) const UPSERT_BINDING_CONFLICT: &str = " ON CONFLICT (aor, contact) DO UPDATE SET \
