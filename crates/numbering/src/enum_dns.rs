@@ -144,11 +144,7 @@ mod tests {
             let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
             assert_eq!(number(&refs).unwrap(), n, "{written}");
         }
-        assert_eq!(
-            number(&["2", "8", "E164"]).is_err(),
-            true,
-            "too short for +82"
-        );
+        assert!(number(&["2", "8", "E164"]).is_err(), "too short for +82");
     }
 
     #[test]

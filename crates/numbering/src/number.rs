@@ -405,6 +405,11 @@ impl Pin {
     /// where the country writes one) and its country code.
     /// `+82 2 6200 6200` → `02-6200-6200-082`.
     pub fn from_e164(number: &E164) -> Result<Pin, NumberError> {
+        if number.code().main_region().len() != 2 {
+            return Err(NumberError::NotANumber {
+                reason: "a non-geographic number (+800, +882, …) has no PIN",
+            });
+        }
         let Some(parsed) = number.metadata_number() else {
             return Err(NumberError::NotANumber {
                 reason: "only a valid national number has a PIN of its own",

@@ -5,11 +5,11 @@
 //! (through the `phonenumber` crate) into flat tables, so that classifying
 //! a dial string never runs a regular expression.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
 use phonenumber::metadata::DATABASE;
+use rustc_hash::FxHashMap;
 
 /// An E.164 country calling code that the ITU has assigned (`1`, `82`,
 /// `852`, also the non-geographic `800`, `882`, …).
@@ -140,7 +140,8 @@ struct CodeInfo {
 pub(crate) struct Plan {
     /// Indexed by the code's value (0..1000).
     codes: Vec<Option<CodeInfo>>,
-    regions: HashMap<String, DialingRules>,
+    /// Looked up on every call: a fast hash for two-letter keys.
+    regions: FxHashMap<String, DialingRules>,
 }
 
 impl Plan {
@@ -162,7 +163,7 @@ impl Plan {
 
     fn load() -> Plan {
         let mut codes: Vec<Option<CodeInfo>> = (0..1000).map(|_| None).collect();
-        let mut regions = HashMap::new();
+        let mut regions = FxHashMap::default();
         // Each code's entries (the by-code index also holds the
         // non-geographic ones, which the by-region iterator folds together).
         let metas = (1..1000u16)

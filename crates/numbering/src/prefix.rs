@@ -132,12 +132,35 @@ impl<T> PrefixTable<T> {
             value = value * 10 + u64::from(d - b'0');
             prefixes[length + 1] = value;
         }
-        let mut lengths = self.lengths & ((2u32 << longest) - 1) as u16;
-        while lengths != 0 {
-            let length = 15 - lengths.leading_zeros() as usize;
-            lengths &= !(1 << length);
-            if let Some(index) = self.find(key(prefixes[length], length)) {
-                return Some((length, &self.values[index]));
+        let lengths = self.lengths & ((2u32 << longest) - 1) as u16;
+        // First touch every slot a probe will start at, with loads that do
+        // not depend on each other, so that their cache misses overlap;
+        // then probe, longest first, from the cache.
+        let mut starts = [0usize; MAX_PREFIX + 1];
+        let mut touched = 0u64;
+        let mut pending = lengths;
+        while pending != 0 {
+            let length = pending.trailing_zeros() as usize;
+            pending &= pending - 1;
+            starts[length] = self.slot_of(key(prefixes[length], length));
+            touched ^= self.slots[starts[length]].0;
+        }
+        std::hint::black_box(touched);
+        let mask = self.slots.len() - 1;
+        let mut pending = lengths;
+        while pending != 0 {
+            let length = 15 - pending.leading_zeros() as usize;
+            pending &= !(1 << length);
+            let wanted = key(prefixes[length], length);
+            let mut slot = starts[length];
+            loop {
+                match self.slots[slot] {
+                    (0, _) => break,
+                    (k, index) if k == wanted => {
+                        return Some((length, &self.values[index as usize]))
+                    }
+                    _ => slot = (slot + 1) & mask,
+                }
             }
         }
         None
