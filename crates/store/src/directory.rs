@@ -10,7 +10,7 @@
 //! character-string of 255 bytes.
 
 use crate::error::{Result, StoreError};
-use crate::model::{excerpt, MemberId};
+use crate::model::{excerpt, MemberId, NumberKind};
 
 /// A NAPTR regexp field is one DNS character-string: at most 255 bytes.
 const CHARACTER_STRING: usize = 255;
@@ -122,6 +122,8 @@ impl EnumRecord {
 pub struct DirectoryListing {
     /// The number's key, as `numbers.number` holds it.
     pub number: String,
+    /// Which tree of the DNS directory the number is named in.
+    pub kind: NumberKind,
     pub holder: MemberId,
     pub entries: DirectoryEntries,
 }

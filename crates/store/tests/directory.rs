@@ -85,6 +85,7 @@ async fn the_holder_sets_reads_replaces_and_clears_a_numbers_entries(db: TestDb)
         listed,
         Some(DirectoryListing {
             number: PIN.into(),
+            kind: NumberKind::Pin,
             holder: alice,
             entries: DirectoryEntries::default(),
         }),
@@ -294,14 +295,19 @@ async fn listings_give_every_held_number_in_key_order(db: TestDb) {
     let listings = store.directory_listings().await.unwrap();
     let summary: Vec<_> = listings
         .iter()
-        .map(|l| (l.number.as_str(), l.holder, l.entries.clone()))
+        .map(|l| (l.number.as_str(), l.kind, l.holder, l.entries.clone()))
         .collect();
     assert_eq!(
         summary,
         [
-            (PIN, alice, alices()),
-            ("62006200", acme, DirectoryEntries::default()),
-            ("62006200#082", acme, acmes),
+            (PIN, NumberKind::Pin, alice, alices()),
+            (
+                "62006200",
+                NumberKind::Vns,
+                acme,
+                DirectoryEntries::default()
+            ),
+            ("62006200#082", NumberKind::Vns, acme, acmes),
         ]
     );
 }

@@ -67,6 +67,7 @@ fn number_from_row(row: &DbRow) -> Result<HeldNumber> {
 fn listing_from_row(row: &DbRow) -> Result<DirectoryListing> {
     Ok(DirectoryListing {
         number: row.try_get("number")?,
+        kind: row.try_get::<String, _>("kind")?.parse().map_err(corrupt)?,
         holder: MemberId(row.try_get("member_id")?),
         entries: DirectoryEntries {
             sip: row.try_get("sip")?,

@@ -92,10 +92,12 @@ pub(crate) const CREDENTIAL_HA1: &str =
     "SELECT ha1 FROM sip_credentials WHERE username = $1 AND realm = $2 AND algorithm = $3";
 
 // The number directory. A held number without entries has NULLs here.
-pub(crate) const DIRECTORY_LISTING: &str = "SELECT n.number, n.member_id, d.sip, d.web, d.email \
+pub(crate) const DIRECTORY_LISTING: &str =
+    "SELECT n.number, n.kind, n.member_id, d.sip, d.web, d.email \
      FROM numbers AS n LEFT JOIN directory_entries AS d ON d.number = n.number \
      WHERE n.number = $1";
-pub(crate) const DIRECTORY_LISTINGS: &str = "SELECT n.number, n.member_id, d.sip, d.web, d.email \
+pub(crate) const DIRECTORY_LISTINGS: &str =
+    "SELECT n.number, n.kind, n.member_id, d.sip, d.web, d.email \
      FROM numbers AS n LEFT JOIN directory_entries AS d ON d.number = n.number \
      ORDER BY n.number";
 /// Writes only while `$2` still holds `$1`: a release or a new holder
