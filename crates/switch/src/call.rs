@@ -37,6 +37,7 @@ use store::prelude::*;
 use store::{Answer, UnixMillis};
 use tracing::{debug, info, warn};
 
+use crate::dialplan::{self, DialPlan};
 use crate::frontend::{new_tag, SERVER};
 use crate::journal::{Record, Ticket};
 use crate::location::Locations;
@@ -72,29 +73,45 @@ pub struct CallLookup {
     /// The digest username of the caller and the algorithm they used.
     pub username: String,
     pub algorithm: Algorithm,
-    /// The callee's number in digits, if the dial string is one.
-    pub callee: Option<String>,
+    /// The Request-URI as received: what the caller dialled.
+    pub request_uri: String,
 }
 
 /// The answer to a [`CallLookup`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CallLookedUp {
     pub ha1: Option<String>,
-    pub callee_held: bool,
+    /// The caller's country (their member record's): national numbers are
+    /// relative to it.
+    pub region: Option<String>,
+    /// Whether each number the dial plan asked about is held.
+    pub held: HashMap<String, bool>,
 }
 
-/// Reads what a [`CallLookup`] asks for.
+/// Reads what a [`CallLookup`] asks for: the caller's HA1, and only if
+/// there is one, their country and the numbers the dial string may mean.
 pub async fn look_up(
     store: &Store,
     realm: &str,
+    plan: &DialPlan,
     lookup: &CallLookup,
 ) -> Result<CallLookedUp, StoreError> {
     let ha1 = store.ha1(&lookup.username, realm, lookup.algorithm).await?;
-    let callee_held = match (&ha1, &lookup.callee) {
-        (Some(_), Some(callee)) => store.holder(callee).await?.is_some(),
-        _ => false,
+    if ha1.is_none() {
+        return Ok(CallLookedUp::default());
+    }
+    let region = match store.holder(&lookup.username).await? {
+        Some(holder) => store.member(holder.member_id).await?.map(|m| m.country),
+        None => None,
     };
-    Ok(CallLookedUp { ha1, callee_held })
+    let mut held = HashMap::new();
+    if let Some(region) = &region {
+        for number in plan.questions(&lookup.request_uri, region) {
+            let is_held = store.holder(&number).await?.is_some();
+            held.insert(number, is_held);
+        }
+    }
+    Ok(CallLookedUp { ha1, region, held })
 }
 
 /// The time, as the controller needs it: a monotonic instant for timers and
@@ -313,6 +330,7 @@ pub(crate) struct CallController {
     timers_config: TransactionConfig,
     authenticator: Authenticator,
     flows: Flows,
+    dial_plan: DialPlan,
     /// Boxed: a table of calls inline would keep its empty slots at a
     /// call's full size.
     calls: HashMap<CallKey, Box<Call>>,
@@ -347,6 +365,9 @@ impl CallController {
         authenticator: Authenticator,
         flows: Flows,
     ) -> CallController {
+        // A Request-URI at the realm dials a number (so does one at an IP
+        // address: phones often write the proxy's address there).
+        let dial_plan = DialPlan::new(&[realm]);
         CallController {
             realm: realm.to_owned(),
             node: node.to_owned(),
@@ -354,6 +375,7 @@ impl CallController {
             timers_config,
             authenticator,
             flows,
+            dial_plan,
             calls: HashMap::new(),
             next_key: 1,
             by_dialog: HashMap::new(),
@@ -366,6 +388,10 @@ impl CallController {
             overloaded: false,
             out: Output::default(),
         }
+    }
+
+    pub(crate) fn dial_plan(&self) -> &DialPlan {
+        &self.dial_plan
     }
 
     /// Calls in progress, ringing or talking or being closed.
@@ -465,10 +491,7 @@ impl CallController {
         let lookup = CallLookup {
             username: credentials.username.to_string(),
             algorithm: credentials.algorithm,
-            callee: request
-                .request_uri()
-                .and_then(Result::ok)
-                .and_then(|uri| dialled(&uri).map(|(_, digits)| digits)),
+            request_uri: request.request_uri_str().unwrap_or_default().to_owned(),
         };
         respond(
             layer,
@@ -531,11 +554,27 @@ impl CallController {
         let caller = credentials.username.to_string();
         drop(credentials);
         let uri = request.request_uri_str().unwrap_or_default().to_owned();
-        let dialled_number = Uri::parse(&uri).ok().and_then(|uri| dialled(&uri));
-        let (callee_dialled, callee) = match dialled_number {
-            Some((raw, digits)) => (raw, Some(digits)),
-            None => (excerpt(&uri), None),
+        let region = looked_up.region.as_deref().unwrap_or_default();
+        let decision = self.dial_plan.decide(&uri, region, &looked_up.held);
+        let callee_dialled = excerpt(Uri::parse(&uri).ok().and_then(|u| u.user()).unwrap_or(&uri));
+        // The number to ring, or why there is none, as a reason phrase the
+        // caller's phone can show.
+        let (callee, refusal) = match &decision {
+            Ok(decision) => match dialplan::callee_key(decision) {
+                Some(key) => (Some(key), None),
+                None => (
+                    None,
+                    Some((404, format!("No route to {}", decision.target))),
+                ),
+            },
+            Err(e) => (None, Some((e.sip_status(), capitalised(&e.to_string())))),
         };
+        match &decision {
+            Ok(decision) => {
+                debug!(%caller, dialled = %callee_dialled, %decision, "dial string classified")
+            }
+            Err(e) => debug!(%caller, dialled = %callee_dialled, error = %e, "dial string refused"),
+        }
         let key = self.next_key;
         self.next_key += 1;
         let a = self.a_leg(&request, &source, callee.as_deref().unwrap_or("callex"));
@@ -551,8 +590,8 @@ impl CallController {
             answer_at: None,
         };
         let targets = match &callee {
-            Some(callee) if looked_up.callee_held => self.targets(locations, callee, clock.wall),
-            _ => Vec::new(),
+            Some(callee) => self.targets(locations, callee, clock.wall),
+            None => Vec::new(),
         };
         self.by_dialog
             .insert((a.call_id.clone(), a.local_tag.clone()), (key, Side::A));
@@ -569,10 +608,9 @@ impl CallController {
             closing: Vec::new(),
             answer: None,
         });
-        if !looked_up.callee_held || callee.is_none() {
-            debug!(call = %call.record.call_id, callee = %call.record.callee_dialled, "unknown number");
+        if let Some((status, reason)) = refusal {
             self.calls.insert(key, call);
-            return self.end_unanswered(layer, key, 404, Disposition::Failed, clock);
+            return self.end_refused(layer, key, status, &reason, clock);
         }
         if call.targets.is_empty() {
             debug!(call = %call.record.call_id, callee = ?callee, "callee not registered");
@@ -1158,6 +1196,31 @@ impl CallController {
         disposition: Disposition,
         clock: Clock,
     ) {
+        let reason = build::default_reason(status);
+        self.end_unanswered_because(layer, key, status, reason, disposition, clock)
+    }
+
+    /// A call the dial plan refused, with its reason.
+    fn end_refused(
+        &mut self,
+        layer: &mut TransactionLayer<Source>,
+        key: CallKey,
+        status: u16,
+        reason: &str,
+        clock: Clock,
+    ) {
+        self.end_unanswered_because(layer, key, status, reason, Disposition::Failed, clock)
+    }
+
+    fn end_unanswered_because(
+        &mut self,
+        layer: &mut TransactionLayer<Source>,
+        key: CallKey,
+        status: u16,
+        reason: &str,
+        disposition: Disposition,
+        clock: Clock,
+    ) {
         let Some(mut call) = self.calls.remove(&key) else {
             return;
         };
@@ -1167,7 +1230,6 @@ impl CallController {
         }
         self.stop_ringing(layer, std::mem::take(&mut call.branches), clock);
         if let Some(invite) = call.a_invite.take() {
-            let reason = build::default_reason(status);
             let mut refusal = build::response(&invite, status, reason).to_tag(&call.a.local_tag);
             if status == 503 {
                 refusal = refusal.header(HeaderName::RetryAfter, "30");
@@ -1884,23 +1946,13 @@ fn credentials_for<'m>(req: &'m Message, realm: &str) -> Option<Credentials<'m>>
         .find(|credentials| credentials.realm == realm)
 }
 
-/// The number a Request-URI dials: its user part as written, and in
-/// digits with the visual separators (`-`, `.`, parentheses) dropped.
-/// `None` when it is not a number.
-pub fn dialled(uri: &Uri<'_>) -> Option<(String, String)> {
-    let scheme = uri.scheme_str();
-    if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
-        return None;
+/// `text` with its first letter upper-case, as a reason phrase reads.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
-    let user = uri.user()?;
-    let digits: String = user
-        .chars()
-        .filter(|c| !matches!(c, '-' | '.' | '(' | ')'))
-        .collect();
-    let is_number = !digits.is_empty()
-        && digits.len() <= store::limits::NUMBER
-        && digits.bytes().all(|b| b.is_ascii_digit());
-    is_number.then(|| (excerpt(user), digits))
 }
 
 /// At most a CDR field's worth of `text`.
@@ -1982,24 +2034,6 @@ mod tests {
         assert_eq!(caller_status(&[404, 408]), 404);
         assert_eq!(caller_status(&[500]), 500);
         assert_eq!(caller_status(&[]), 480);
-    }
-
-    #[test]
-    fn a_dialled_number_drops_visual_separators() {
-        let uri = Uri::parse("sip:02-6200-6200-082@callex.example").unwrap();
-        assert_eq!(
-            dialled(&uri),
-            Some(("02-6200-6200-082".into(), "0262006200082".into()))
-        );
-        for not_a_number in [
-            "sip:alice@example.com",
-            "sip:@example.com",
-            "tel:+1234",
-            "sip:12a@x",
-        ] {
-            let uri = Uri::parse(not_a_number);
-            assert_eq!(uri.ok().and_then(|u| dialled(&u)), None, "{not_a_number}");
-        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The hot copy of what authentication and routing read on every request:
-//! each SIP username's HA1 per digest algorithm, and whether a number is
-//! held. Without it every REGISTER and every call would cost two database
+//! each SIP username's HA1 per digest algorithm and its holder's country,
+//! and whether a number is held. Without it every REGISTER and every call would cost two database
 //! reads.
 //!
 //! The store stays the authority. The engine reads the store's directory
@@ -33,6 +33,8 @@ pub(crate) struct CredentialCache {
     /// Per username, the HA1 (or its absence) per algorithm asked for.
     ha1: HashMap<String, Vec<(Algorithm, Option<String>)>>,
     held: HashMap<String, bool>,
+    /// Per SIP username, its holder's country (`None`: no holder).
+    regions: HashMap<String, Option<String>>,
 }
 
 impl CredentialCache {
@@ -52,6 +54,34 @@ impl CredentialCache {
 
     pub(crate) fn held(&self, number: &str) -> Option<bool> {
         self.held.get(number).copied()
+    }
+
+    /// The country of the member holding `username`, if known here
+    /// (`Some(None)`: known to have no holder).
+    pub(crate) fn region(&self, username: &str) -> Option<Option<&str>> {
+        self.regions.get(username).map(Option::as_deref)
+    }
+
+    /// Keeps what a call's look-up read besides the HA1: the caller's
+    /// country and whether the numbers its dial string may mean are held.
+    pub(crate) fn remember_call(
+        &mut self,
+        read_under: Epoch,
+        username: &str,
+        region: Option<&str>,
+        held: &HashMap<String, bool>,
+    ) {
+        if read_under != self.epoch() {
+            return;
+        }
+        if self.ha1.len() + self.held.len() + self.regions.len() >= CAPACITY {
+            self.clear();
+        }
+        self.regions
+            .insert(username.to_owned(), region.map(str::to_owned));
+        for (number, &held) in held {
+            self.held.insert(number.clone(), held);
+        }
     }
 
     /// Keeps what the store answered, unless the cache was emptied since
@@ -90,6 +120,7 @@ impl CredentialCache {
     fn clear(&mut self) {
         self.ha1.clear();
         self.held.clear();
+        self.regions.clear();
         self.epoch += 1;
     }
 }

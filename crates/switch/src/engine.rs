@@ -540,17 +540,21 @@ impl Engine {
                 result,
             } => {
                 if let Ok(looked_up) = &result {
-                    let held = match (&looked_up.ha1, &lookup.callee) {
-                        (Some(_), Some(callee)) => Some((callee.as_str(), looked_up.callee_held)),
-                        _ => None,
-                    };
                     self.credentials.remember(
                         epoch,
                         &lookup.username,
                         lookup.algorithm,
                         looked_up.ha1.clone(),
-                        held,
+                        None,
                     );
+                    if looked_up.ha1.is_some() {
+                        self.credentials.remember_call(
+                            epoch,
+                            &lookup.username,
+                            looked_up.region.as_deref(),
+                            &looked_up.held,
+                        );
+                    }
                 }
                 self.calls.looked_up(
                     &mut self.layer,
@@ -601,27 +605,21 @@ impl Engine {
     /// The caller's HA1 and the callee, from the cache when it knows them
     /// (answered at once), else from the store (answered as a `Done`).
     fn look_up_call(&mut self, id: TransactionId, lookup: CallLookup) {
-        if let Some(ha1) = self.credentials.ha1(&lookup.username, lookup.algorithm) {
-            let callee_held = match (&ha1, &lookup.callee) {
-                (Some(_), Some(callee)) => self.credentials.held(callee),
-                _ => Some(false),
-            };
-            if let Some(callee_held) = callee_held {
-                let looked_up = CallLookedUp { ha1, callee_held };
-                return self.calls.looked_up(
-                    &mut self.layer,
-                    id,
-                    Ok(looked_up),
-                    self.registrar.locations(),
-                    clock(),
-                );
-            }
+        if let Some(looked_up) = self.cached_call_lookup(&lookup) {
+            return self.calls.looked_up(
+                &mut self.layer,
+                id,
+                Ok(looked_up),
+                self.registrar.locations(),
+                clock(),
+            );
         }
         let store = self.store.clone();
         let realm = self.realm.clone();
+        let plan = self.calls.dial_plan().clone();
         let epoch = self.credentials.epoch();
         self.work.spawn(async move {
-            let result = call::look_up(&store, &realm, &lookup).await;
+            let result = call::look_up(&store, &realm, &plan, &lookup).await;
             Done::CallLookedUp {
                 id,
                 lookup,
@@ -629,6 +627,32 @@ impl Engine {
                 result,
             }
         });
+    }
+
+    /// A call's look-up answered from the cache, if it knows everything
+    /// the look-up would read.
+    fn cached_call_lookup(&self, lookup: &CallLookup) -> Option<CallLookedUp> {
+        let ha1 = self.credentials.ha1(&lookup.username, lookup.algorithm)?;
+        if ha1.is_none() {
+            return Some(CallLookedUp::default());
+        }
+        let region = self.credentials.region(&lookup.username)?;
+        let mut held = HashMap::new();
+        if let Some(region) = region {
+            for number in self
+                .calls
+                .dial_plan()
+                .questions(&lookup.request_uri, region)
+            {
+                let is_held = self.credentials.held(&number)?;
+                held.insert(number, is_held);
+            }
+        }
+        Some(CallLookedUp {
+            ha1,
+            region: region.map(str::to_owned),
+            held,
+        })
     }
 
     fn cached_register_lookup(&self, lookup: &Lookup) -> Option<LookedUp> {

@@ -33,6 +33,7 @@
 
 pub mod call;
 mod credentials;
+pub mod dialplan;
 mod engine;
 pub mod frontend;
 mod journal;

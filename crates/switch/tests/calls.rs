@@ -463,6 +463,30 @@ async fn unknown_numbers_get_404_and_unregistered_members_480() {
 }
 
 #[tokio::test]
+async fn dial_strings_the_plan_refuses_get_a_status_and_a_reason_to_read() {
+    let (exchange, mut alice, _bob) = exchange(CallConfig::default()).await;
+    // Too short for a Korean number: address incomplete.
+    place_call(&exchange, &mut alice, "010").await;
+    let incomplete = next_response(&alice, 484).await;
+    let reason = incomplete.reason().unwrap_or_default().to_owned();
+    assert!(reason.contains("fewer than"), "{reason}");
+    // A company number nobody holds.
+    place_call(&exchange, &mut alice, "6200-6200%23082").await;
+    let unknown = next_response(&alice, 404).await;
+    assert_eq!(unknown.reason(), Some("6200-6200#082 is not in service"));
+    // A PSTN number, with no gateway to it yet.
+    place_call(&exchange, &mut alice, "+44-20-7946-0000").await;
+    let no_route = next_response(&alice, 404).await;
+    assert_eq!(
+        no_route.reason(),
+        Some("No route to +44 20 7946 0000 (PSTN)")
+    );
+    let cdrs = cdrs(&exchange, 3).await;
+    let codes: Vec<Option<u16>> = cdrs.iter().map(|c| c.sip_code).collect();
+    assert_eq!(codes, [Some(484), Some(404), Some(404)]);
+}
+
+#[tokio::test]
 async fn a_wrong_password_is_challenged_again_and_places_no_call() {
     let (exchange, mut alice, bob) = exchange(CallConfig::default()).await;
     let call_id = unique("wrong");

@@ -158,9 +158,9 @@ async fn a_password_reset_by_another_process_takes_effect_on_the_running_exchang
 #[tokio::test]
 async fn another_members_number_is_forbidden_and_an_unheld_one_not_found() {
     let exchange = exchange_with_member(both_algorithms()).await;
-    add_member(exchange.service.store(), "0262006200099", "other").await;
+    add_member(exchange.service.store(), "0262006201082", "other").await;
     // Authenticated as NUMBER, registering someone else's number.
-    let mut phone = Phone::new("0262006200099").await;
+    let mut phone = Phone::new("0262006201082").await;
     let headers = [format!("Contact: <{}>", contact(&phone, "a"))];
     let first = phone.register(&headers, None);
     let challenged = phone.send(exchange.udp, &first).await;

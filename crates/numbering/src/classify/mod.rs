@@ -7,8 +7,10 @@
 //!    [`BusinessSignal`] for how it is told apart from the national and
 //!    international prefixes;
 //! 2. `user@domain` that is a member's verified e-mail → that member's PIN;
-//!    a bare domain that is a company's verified domain → its VNS; any
-//!    other address at a foreign domain is another provider's;
+//!    a bare domain that is a company's verified domain → its VNS; a
+//!    number at any domain is read as a number (phones write the domain
+//!    they were set up with); any other address at a foreign domain is
+//!    another provider's;
 //! 3. a `#` (raw or `%23`) → a VNS;
 //! 4. digits that end in a country code and are a PIN someone holds → PIN;
 //!    digits that are a company's identification number → its branch in
@@ -309,11 +311,19 @@ impl Classifier {
             }
             DialString::Sip { user, host } => {
                 let (target, reading) = address(user, host, registry)?;
-                return Ok(Decision {
-                    business: requested,
-                    target,
-                    reading,
-                });
+                match (&target, user) {
+                    // Not anyone's e-mail, and a number: phones write the
+                    // domain they were configured with, whatever ours is
+                    // called, and numbers are global.
+                    (Target::Address { .. }, Some(user)) if reads_as_number(user) => user,
+                    _ => {
+                        return Ok(Decision {
+                            business: requested,
+                            target,
+                            reading,
+                        })
+                    }
+                }
             }
         };
         let mut decoded = [0u8; MAX_WRITTEN];
@@ -501,6 +511,13 @@ fn address(
             Reading::ForeignAddress,
         ),
     })
+}
+
+/// A user part that is written like a number (digits, `+`, `#`,
+/// separators), not like a name.
+fn reads_as_number(user: &str) -> bool {
+    let mut decoded = [0u8; MAX_WRITTEN];
+    percent_decode(user, &mut decoded).is_ok_and(|text| Written::read(text).is_ok())
 }
 
 /// RFC 3986 percent-decoding of a user part into `buffer`; the result

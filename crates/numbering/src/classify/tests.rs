@@ -189,7 +189,13 @@ fn emails_and_domains_reach_members_and_companies() {
         to(None, "elsewhere.example").target.to_string(),
         "sip:elsewhere.example"
     );
-    // At our own host or an IP address, the user part is a number.
+    // A number is a number at any domain; at ours or an IP address, too.
+    assert_eq!(
+        to(Some("0262006200082"), "elsewhere.example")
+            .target
+            .to_string(),
+        "member 02-6200-6200-082"
+    );
     assert_eq!(
         to(Some("0262006200082"), "192.0.2.1").target.to_string(),
         "member 02-6200-6200-082"
