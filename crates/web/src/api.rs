@@ -11,6 +11,7 @@ use store::{limits, HeldNumber, Member};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
+use crate::directory;
 use crate::operator;
 use crate::problem::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
 use crate::AppState;
@@ -18,10 +19,24 @@ use crate::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Callex API", description = "Operate the Callex call exchange."),
-    paths(healthz, create_member, list_members, get_member, grant_number, openapi),
+    paths(
+        healthz,
+        create_member,
+        list_members,
+        get_member,
+        grant_number,
+        directory::set_directory,
+        directory::get_directory,
+        directory::short_link,
+        openapi
+    ),
     components(schemas(Problem)),
     modifiers(&OperatorToken),
-    tags((name = "members", description = "Members and the numbers they hold"))
+    tags(
+        (name = "members", description = "Members and the numbers they hold"),
+        (name = "directory", description = "What a number resolves to besides a phone: SIP \
+            address, home page, mailbox (the same records the DNS directory serves as ENUM NAPTR)")
+    )
 )]
 pub struct ApiDoc;
 

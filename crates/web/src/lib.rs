@@ -3,8 +3,11 @@
 //! `GET /api/v1/openapi.json` generated from the handlers.
 //!
 //! Every `/api/v1` route needs `Authorization: Bearer <token>` with a
-//! current operator token ([`store::ApiTokens`]); `GET /healthz` needs
-//! none. Failures are RFC 9457 problem documents ([`problem`]).
+//! current operator token ([`store::ApiTokens`]), except the public
+//! number directory (`GET /api/v1/directory/{number}`, [`directory`]);
+//! `GET /healthz` and the short links `GET /n/{number}` need none either.
+//! Failures are RFC 9457 problem documents ([`problem`]); the short links,
+//! which browsers follow, answer with small HTML pages.
 //!
 //! It also holds [`operator`]: what an operator does to members' numbers,
 //! shared with the `callex` command line so both behave the same.
@@ -25,6 +28,7 @@
 //! ```
 
 pub mod api;
+pub mod directory;
 pub mod operator;
 pub mod problem;
 
@@ -38,7 +42,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use store::prelude::*;
 use store::TokenInfo;
@@ -74,14 +78,21 @@ pub fn router(state: AppState) -> Router {
         .route("/members", post(api::create_member).get(api::list_members))
         .route("/members/{id}", get(api::get_member))
         .route("/members/{id}/numbers", post(api::grant_number))
+        .route(
+            "/members/{id}/numbers/{number}/directory",
+            put(directory::set_directory),
+        )
         .route("/openapi.json", get(api::openapi))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_operator,
-        ));
+        ))
+        // Added after the layer: public.
+        .route("/directory/{number}", get(directory::get_directory));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(api::healthz))
+        .route("/n/{number}", get(directory::short_link))
         .fallback(not_found)
         .with_state(state)
 }
