@@ -44,8 +44,9 @@ pub struct MemberList {
 
 #[derive(Debug, Subcommand)]
 pub enum NumberCommand {
-    /// Grant a number to a member and set its SIP password. The number in
-    /// digits is the member's SIP username.
+    /// Grant a number to a member and set its SIP password. The number's
+    /// store key (02-6200-6200-082 is 0262006200082) is the member's SIP
+    /// username.
     Grant(NumberGrant),
     /// Replace a number's SIP password; the old one stops working at once.
     Password(NumberPassword),
@@ -86,13 +87,14 @@ struct SipPasswordArg {
 pub struct NumberGrant {
     #[command(flatten)]
     store: StoreArgs,
-    /// Digits, with - . ( ) or spaces between them if you like
-    /// (02-6200-6200-082); a leading + for E.164.
+    /// Any written form: 02-6200-6200-082, 6200-6200#082, +44 20 7946 0000
+    /// (- . ( ) and spaces are ignored).
     number: String,
     /// The member's id (`callex member list`).
     #[arg(long, value_name = "ID")]
     member: i64,
-    /// [default: pin, or e164 for a + number]
+    /// [default: what the number reads as: e164 with a +, vns with a #,
+    /// else pin when the digits end in a country code, else vns]
     #[arg(long, value_enum)]
     kind: Option<KindArg>,
     #[command(flatten)]
@@ -211,13 +213,14 @@ impl NumberCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             NumberCommand::Grant(grant) => {
+                let number =
+                    operator::read_number(&grant.number, grant.kind.map(NumberKind::from))?;
                 let config = grant.store.resolve(Layer::default())?;
                 let store = open_store(&config).await?;
                 let granted = operator::grant_number(
                     &store,
                     &config.realm,
-                    &grant.number,
-                    grant.kind.map(NumberKind::from),
+                    &number,
                     MemberId(grant.member),
                     grant.password.sip_password.as_deref(),
                 )

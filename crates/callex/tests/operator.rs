@@ -172,11 +172,14 @@ fn granting_a_held_number_is_the_stores_message_and_exit_1() {
     let bob = add_member(&data_dir, "Bob");
     succeeded(run(
         &data_dir,
-        &["number", "grant", "4420", "--member", &alice],
+        &["number", "grant", "+44 20 7946 0000", "--member", &alice],
     ));
-    let out = run(&data_dir, &["number", "grant", "44-20", "--member", &bob]);
+    let out = run(
+        &data_dir,
+        &["number", "grant", "+44-20-7946-0000", "--member", &bob],
+    );
     assert_eq!(out.status.code(), Some(1));
-    let expected = format!("number 4420 is held by member {alice}");
+    let expected = format!("number +442079460000 is held by member {alice}");
     assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
     assert!(!stdout(&out).contains("SIP password"), "{}", stdout(&out));
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -186,12 +189,27 @@ fn granting_a_held_number_is_the_stores_message_and_exit_1() {
 fn a_number_that_is_not_digits_is_refused_with_exit_1() {
     let data_dir = scratch_dir("grant-text");
     let alice = add_member(&data_dir, "Alice");
-    for bad in ["02-62OO-6200", "4420#1", "++4420"] {
+    for bad in ["02-62OO-6200", "4420#1", "++4420", "+82 1", "123"] {
         let out = run(&data_dir, &["number", "grant", bad, "--member", &alice]);
         assert_eq!(out.status.code(), Some(1), "{bad}");
         assert!(stderr(&out).contains("invalid number"), "{}", stderr(&out));
     }
-    let unknown = run(&data_dir, &["number", "grant", "4420", "--member", "999"]);
+    let not_e164 = run(
+        &data_dir,
+        &[
+            "number", "grant", "4420", "--kind", "e164", "--member", &alice,
+        ],
+    );
+    assert_eq!(not_e164.status.code(), Some(1));
+    assert!(
+        stderr(&not_e164).contains("is not an E.164 number"),
+        "{}",
+        stderr(&not_e164)
+    );
+    let unknown = run(
+        &data_dir,
+        &["number", "grant", "+44 20 7946 0000", "--member", "999"],
+    );
     assert_eq!(unknown.status.code(), Some(1));
     assert!(
         stderr(&unknown).contains("member 999 does not exist"),
@@ -217,12 +235,12 @@ fn number_password_replaces_the_ha1s_and_a_given_password_is_not_printed() {
             "first-password",
         ],
     ));
-    assert_password_is_stored(&data_dir, "442079460000", "first-password");
+    assert_password_is_stored(&data_dir, "+442079460000", "first-password");
 
-    let out = succeeded(run(&data_dir, &["number", "password", "442079460000"]));
+    let out = succeeded(run(&data_dir, &["number", "password", "+442079460000"]));
     let generated = field(&out, "SIP password: ");
     assert_ne!(generated, "first-password");
-    assert_password_is_stored(&data_dir, "442079460000", generated);
+    assert_password_is_stored(&data_dir, "+442079460000", generated);
 
     let out = succeeded(run(
         &data_dir,
@@ -235,7 +253,7 @@ fn number_password_replaces_the_ha1s_and_a_given_password_is_not_printed() {
         ],
     ));
     assert!(!out.contains("second-password"), "{out}");
-    assert_password_is_stored(&data_dir, "442079460000", "second-password");
+    assert_password_is_stored(&data_dir, "+442079460000", "second-password");
 
     let nobody = run(&data_dir, &["number", "password", "5555"]);
     assert_eq!(nobody.status.code(), Some(1));
@@ -244,6 +262,70 @@ fn number_password_replaces_the_ha1s_and_a_given_password_is_not_printed() {
         "{}",
         stderr(&nobody)
     );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
+fn any_written_form_is_granted_under_its_store_key_which_is_the_sip_username() {
+    let data_dir = scratch_dir("grant-forms");
+    let acme = add_member(&data_dir, "Acme");
+    for (written, key) in [
+        ("(02) 6200.6200 082", "0262006200082"),
+        ("6200-6200%23082", "62006200#082"),
+        ("+44 20 7946 0000", "+442079460000"),
+    ] {
+        let out = succeeded(run(
+            &data_dir,
+            &[
+                "number",
+                "grant",
+                written,
+                "--member",
+                &acme,
+                "--sip-password",
+                "acme-password",
+            ],
+        ));
+        assert_eq!(field(&out, "SIP username: "), key, "{written:?}");
+        assert_password_is_stored(&data_dir, key, "acme-password");
+    }
+    let list = succeeded(run(&data_dir, &["member", "list"]));
+    assert!(
+        list.contains("+442079460000 0262006200082 62006200#082"),
+        "{list}"
+    );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
+fn a_password_reset_finds_the_held_reading_of_the_number() {
+    let data_dir = scratch_dir("reset-reading");
+    let acme = add_member(&data_dir, "Acme");
+    // Held as a bare company number; first read as a PIN.
+    succeeded(run(
+        &data_dir,
+        &[
+            "number",
+            "grant",
+            "0262006200082",
+            "--kind",
+            "vns",
+            "--member",
+            &acme,
+        ],
+    ));
+    let out = succeeded(run(
+        &data_dir,
+        &[
+            "number",
+            "password",
+            "02-6200-6200-082",
+            "--sip-password",
+            "company-password",
+        ],
+    ));
+    assert_eq!(field(&out, "SIP username: "), "0262006200082");
+    assert_password_is_stored(&data_dir, "0262006200082", "company-password");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
@@ -317,7 +399,7 @@ fn flags_override_the_environment_which_overrides_the_configuration_file() {
             .args([
                 "number",
                 "grant",
-                "4420",
+                "+44 20 7946 0000",
                 "--member",
                 member.trim(),
                 "--config",

@@ -210,39 +210,75 @@ text_enum! {
 /// A number and who holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldNumber {
-    /// Canonical digits: the member's SIP username, too.
+    /// The number's store key ([`numbering::Number::key`]): the member's
+    /// SIP username, too.
     pub number: String,
     pub kind: NumberKind,
     pub member_id: MemberId,
     pub assigned_at: UnixMillis,
 }
 
-/// Canonical digits: `0`-`9`, and one `#` (not first) for a VNS branch
-/// selector. Separators and `+` are the numbering crate's to strip.
-pub(crate) fn check_number(number: &str) -> Result<()> {
-    const FIELD: &str = "number";
-    if number.is_empty() {
-        return Err(StoreError::invalid(FIELD, "it is empty"));
+impl From<NumberKind> for numbering::NumberKind {
+    fn from(kind: NumberKind) -> numbering::NumberKind {
+        match kind {
+            NumberKind::Pin => numbering::NumberKind::Pin,
+            NumberKind::Vns => numbering::NumberKind::Vns,
+            NumberKind::E164 => numbering::NumberKind::E164,
+        }
     }
-    let length = number.chars().count();
-    if length > limits::NUMBER {
-        return Err(StoreError::invalid(
-            FIELD,
-            format!("{length} characters, more than {}", limits::NUMBER),
-        ));
+}
+
+impl From<numbering::NumberKind> for NumberKind {
+    fn from(kind: numbering::NumberKind) -> NumberKind {
+        match kind {
+            numbering::NumberKind::Pin => NumberKind::Pin,
+            numbering::NumberKind::Vns => NumberKind::Vns,
+            numbering::NumberKind::E164 => NumberKind::E164,
+        }
     }
-    let hashes = number.bytes().filter(|&b| b == b'#').count();
-    let digits_only = number.bytes().all(|b| b.is_ascii_digit() || b == b'#');
-    if !digits_only || hashes > 1 || number.starts_with('#') {
-        return Err(StoreError::invalid(
-            FIELD,
-            format!(
-                "{:?} is not in canonical digits (0-9, and one # for a VNS branch)",
-                excerpt(number)
-            ),
-        ));
+}
+
+/// A store key: the canonical key ([`numbering::Number::key`]) of a
+/// number of some kind: `0262006200082`, `62006200#082`, `62006200`,
+/// `+82262006200`. Written forms are the numbering crate's to read; the
+/// store takes only what it would write itself, so one number has one row.
+pub(crate) fn check_number(key: &str) -> Result<()> {
+    if NumberKind::ALL
+        .iter()
+        .any(|&kind| numbering::Number::from_key(kind.into(), key).is_ok())
+    {
+        return Ok(());
     }
-    Ok(())
+    // Explain by the kind the key looks most like.
+    let likely = if key.starts_with('+') {
+        NumberKind::E164
+    } else if key.contains('#') {
+        NumberKind::Vns
+    } else {
+        NumberKind::Pin
+    };
+    check_number_of_kind(key, likely)
+}
+
+/// A store key of a `kind` number (see [`check_number`]).
+pub(crate) fn check_number_of_kind(key: &str, kind: NumberKind) -> Result<()> {
+    let Err(error) = numbering::Number::from_key(kind.into(), key) else {
+        return Ok(());
+    };
+    let reason = match NumberKind::ALL
+        .iter()
+        .find(|&&other| numbering::Number::from_key(other.into(), key).is_ok())
+    {
+        Some(other) => format!(
+            "{:?} is the key of a {other} number, not of a {kind} one",
+            excerpt(key)
+        ),
+        None => format!(
+            "{:?} is not the key of a {kind} number: {error}",
+            excerpt(key)
+        ),
+    };
+    Err(StoreError::invalid("number", reason))
 }
 
 // ---------------------------------------------------------------- SIP credentials

@@ -32,12 +32,16 @@ pub trait Members {
     fn member_by_email(&self, email: &str) -> impl Future<Output = Result<Option<Member>>> + Send;
 }
 
-/// Numbers held by members. A number (canonical digits) has one holder.
+/// Numbers held by members, by store key ([`numbering::Number::key`]:
+/// `0262006200082`, `62006200#082`, `+442079460000`). A number has one
+/// holder.
 pub trait Numbers {
-    /// Assigns `number` to `member`. Granting a number again to its holder,
-    /// as the same kind, returns the existing assignment; a number held by
-    /// anyone else (or as another kind) is a `Conflict` naming the holder,
-    /// and an unknown member is `NotFound`.
+    /// Assigns `number` to `member`. `number` must be the store key of a
+    /// `kind` number, else it is `Invalid`: written forms are the numbering
+    /// crate's to read before they reach the store. Granting a number
+    /// again to its holder, as the same kind, returns the existing
+    /// assignment; a number held by anyone else (or as another kind) is a
+    /// `Conflict` naming the holder, and an unknown member is `NotFound`.
     fn grant(
         &self,
         number: &str,

@@ -17,6 +17,7 @@ on_both_engines!(
     a_number_held_by_another_member_is_a_conflict_naming_the_holder,
     concurrent_grants_of_one_number_have_one_winner,
     bad_numbers_are_refused_and_change_nothing,
+    only_canonical_keys_of_the_granted_kind_are_taken,
     ha1s_are_replaced_atomically_and_looked_up_per_algorithm,
     credentials_need_a_held_number_and_are_released_with_it,
     the_directory_version_moves_with_every_credential_and_holder_change,
@@ -243,6 +244,9 @@ async fn bad_member_input_is_refused_and_changes_nothing(db: TestDb) {
 
 // ---------------------------------------------------------------- numbers
 
+/// An E.164 store key: with its `+`.
+const LONDON: &str = "+442079460000";
+
 async fn numbers_are_granted_looked_up_and_released(db: TestDb) {
     let store = db.open().await;
     let alice = add(&store, "Alice").await;
@@ -292,27 +296,35 @@ async fn a_number_held_by_another_member_is_a_conflict_naming_the_holder(db: Tes
     let store = db.open().await;
     let alice = add(&store, "Alice").await;
     let bob = add(&store, "Bob").await;
-    let held = store.grant("4420", NumberKind::E164, alice).await.unwrap();
+    let held = store.grant(LONDON, NumberKind::E164, alice).await.unwrap();
 
-    let taken = store.grant("4420", NumberKind::E164, bob).await;
+    let taken = store.grant(LONDON, NumberKind::E164, bob).await;
     match taken {
         Err(err @ StoreError::Conflict { .. }) => {
             assert_eq!(
                 err.to_string(),
-                format!("number 4420 is held by member {alice}")
+                format!("number {LONDON} is held by member {alice}")
             )
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert!(matches!(
-        store.grant("4420", NumberKind::Pin, alice).await,
-        Err(StoreError::Conflict { .. })
-    ));
-    assert_eq!(store.holder("4420").await.unwrap(), Some(held));
+    // 0262006200082 is the key of a PIN and of a bare company number.
+    store
+        .grant("0262006200082", NumberKind::Pin, alice)
+        .await
+        .unwrap();
+    match store.grant("0262006200082", NumberKind::Vns, alice).await {
+        Err(err @ StoreError::Conflict { .. }) => assert_eq!(
+            err.to_string(),
+            format!("number 0262006200082 is already held by member {alice} as a pin number")
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.holder(LONDON).await.unwrap(), Some(held));
     assert!(store.numbers_of(bob).await.unwrap().is_empty());
 
     match store
-        .grant("4421", NumberKind::E164, MemberId(424_242))
+        .grant("+442079460001", NumberKind::E164, MemberId(424_242))
         .await
     {
         Err(err @ StoreError::NotFound { .. }) => {
@@ -320,7 +332,7 @@ async fn a_number_held_by_another_member_is_a_conflict_naming_the_holder(db: Tes
         }
         other => panic!("expected not found, got {other:?}"),
     }
-    assert_eq!(store.holder("4421").await.unwrap(), None);
+    assert_eq!(store.holder("+442079460001").await.unwrap(), None);
 }
 
 async fn concurrent_grants_of_one_number_have_one_winner(db: TestDb) {
@@ -331,7 +343,7 @@ async fn concurrent_grants_of_one_number_have_one_winner(db: TestDb) {
     }
     let grants = members.iter().map(|&member| {
         let store = store.clone();
-        tokio::spawn(async move { store.grant("5550100", NumberKind::E164, member).await })
+        tokio::spawn(async move { store.grant("+12125550100", NumberKind::E164, member).await })
     });
     let mut winners = Vec::new();
     for grant in grants {
@@ -343,7 +355,11 @@ async fn concurrent_grants_of_one_number_have_one_winner(db: TestDb) {
     }
     assert_eq!(winners.len(), 1, "exactly one buyer wins");
     assert_eq!(
-        store.holder("5550100").await.unwrap().map(|h| h.member_id),
+        store
+            .holder("+12125550100")
+            .await
+            .unwrap()
+            .map(|h| h.member_id),
         Some(winners[0])
     );
 }
@@ -357,13 +373,59 @@ async fn bad_numbers_are_refused_and_change_nothing(db: TestDb) {
     ] {
         assert_invalid(store.grant(bad, NumberKind::Pin, alice).await, "number");
     }
-    let longest = "9".repeat(limits::NUMBER);
-    store
-        .grant(&longest, NumberKind::E164, alice)
-        .await
-        .unwrap();
+    // The longest key: a PIN of 17 digits and its country code.
+    let longest = "12345678901234567082";
+    store.grant(longest, NumberKind::Pin, alice).await.unwrap();
     let held: Vec<HeldNumber> = store.numbers_of(alice).await.unwrap();
     assert_eq!(held.len(), 1);
+    assert!(longest.len() <= limits::NUMBER);
+}
+
+async fn only_canonical_keys_of_the_granted_kind_are_taken(db: TestDb) {
+    let store = db.open().await;
+    let alice = add(&store, "Alice").await;
+    for (written, kind) in [
+        ("02-6200-6200-082", NumberKind::Pin),
+        ("(02) 6200.6200 082", NumberKind::Pin),
+        ("6200-6200#082", NumberKind::Vns),
+        ("62006200%23082", NumberKind::Vns),
+        ("4420", NumberKind::E164),
+        ("442079460000", NumberKind::E164),
+        ("+44 20 7946 0000", NumberKind::E164),
+        ("+82 1", NumberKind::E164),
+        // Canonical keys, of another kind.
+        ("+442079460000", NumberKind::Pin),
+        ("62006200#082", NumberKind::Pin),
+        ("0262006200082", NumberKind::E164),
+        // Not a country code: 099.
+        ("0262006200099", NumberKind::Pin),
+    ] {
+        match store.grant(written, kind, alice).await {
+            Err(StoreError::Invalid { field, reason }) => {
+                assert_eq!(field, "number", "{written:?} as {kind}: {reason}");
+                assert!(reason.contains(written), "{written:?}: {reason}");
+            }
+            other => panic!("{written:?} as {kind}: expected invalid, got {other:?}"),
+        }
+    }
+    let md5 = ha1(Algorithm::Md5, "02-6200-6200-082", REALM, "secret");
+    assert_invalid(
+        store
+            .set_password_ha1s("02-6200-6200-082", REALM, &[(Algorithm::Md5, &md5)])
+            .await,
+        "number",
+    );
+    assert!(store.numbers_of(alice).await.unwrap().is_empty());
+
+    for (key, kind) in [
+        ("0262006200082", NumberKind::Pin),
+        ("62006200#082", NumberKind::Vns),
+        ("62006200", NumberKind::Vns),
+        (LONDON, NumberKind::E164),
+    ] {
+        let held = store.grant(key, kind, alice).await.unwrap();
+        assert_eq!((held.number.as_str(), held.kind), (key, kind));
+    }
 }
 
 // ---------------------------------------------------------------- SIP credentials
@@ -373,49 +435,49 @@ const REALM: &str = "callex.example";
 async fn ha1s_are_replaced_atomically_and_looked_up_per_algorithm(db: TestDb) {
     let store = db.open().await;
     let alice = add(&store, "Alice").await;
-    store.grant("4420", NumberKind::E164, alice).await.unwrap();
-    let md5 = ha1(Algorithm::Md5, "4420", REALM, "first secret");
-    let sha = ha1(Algorithm::Sha256, "4420", REALM, "first secret");
+    store.grant(LONDON, NumberKind::E164, alice).await.unwrap();
+    let md5 = ha1(Algorithm::Md5, LONDON, REALM, "first secret");
+    let sha = ha1(Algorithm::Sha256, LONDON, REALM, "first secret");
     store
         .set_password_ha1s(
-            "4420",
+            LONDON,
             REALM,
             &[(Algorithm::Md5, &md5), (Algorithm::Sha256, &sha)],
         )
         .await
         .unwrap();
     assert_eq!(
-        store.ha1("4420", REALM, Algorithm::Md5).await.unwrap(),
+        store.ha1(LONDON, REALM, Algorithm::Md5).await.unwrap(),
         Some(md5)
     );
     assert_eq!(
-        store.ha1("4420", REALM, Algorithm::Sha256).await.unwrap(),
+        store.ha1(LONDON, REALM, Algorithm::Sha256).await.unwrap(),
         Some(sha)
     );
     assert_eq!(
         store
-            .ha1("4420", "other.realm", Algorithm::Md5)
+            .ha1(LONDON, "other.realm", Algorithm::Md5)
             .await
             .unwrap(),
         None
     );
 
     // A reset replaces the whole set: an algorithm left out is gone.
-    let new_sha = ha1(Algorithm::Sha256, "4420", REALM, "second secret");
+    let new_sha = ha1(Algorithm::Sha256, LONDON, REALM, "second secret");
     store
         .set_password_ha1s(
-            "4420",
+            LONDON,
             REALM,
             &[(Algorithm::Sha256, &new_sha.to_uppercase())],
         )
         .await
         .unwrap();
     assert_eq!(
-        store.ha1("4420", REALM, Algorithm::Md5).await.unwrap(),
+        store.ha1(LONDON, REALM, Algorithm::Md5).await.unwrap(),
         None
     );
     assert_eq!(
-        store.ha1("4420", REALM, Algorithm::Sha256).await.unwrap(),
+        store.ha1(LONDON, REALM, Algorithm::Sha256).await.unwrap(),
         Some(new_sha),
         "HA1s are kept in lowercase hex"
     );
@@ -423,9 +485,9 @@ async fn ha1s_are_replaced_atomically_and_looked_up_per_algorithm(db: TestDb) {
 
 async fn credentials_need_a_held_number_and_are_released_with_it(db: TestDb) {
     let store = db.open().await;
-    let md5 = ha1(Algorithm::Md5, "4420", REALM, "secret");
+    let md5 = ha1(Algorithm::Md5, LONDON, REALM, "secret");
     match store
-        .set_password_ha1s("4420", REALM, &[(Algorithm::Md5, &md5)])
+        .set_password_ha1s(LONDON, REALM, &[(Algorithm::Md5, &md5)])
         .await
     {
         Err(err @ StoreError::NotFound { .. }) => {
@@ -434,17 +496,17 @@ async fn credentials_need_a_held_number_and_are_released_with_it(db: TestDb) {
         other => panic!("expected not found, got {other:?}"),
     }
     let alice = add(&store, "Alice").await;
-    store.grant("4420", NumberKind::E164, alice).await.unwrap();
+    store.grant(LONDON, NumberKind::E164, alice).await.unwrap();
     store
-        .set_password_ha1s("4420", REALM, &[(Algorithm::Md5, &md5)])
+        .set_password_ha1s(LONDON, REALM, &[(Algorithm::Md5, &md5)])
         .await
         .unwrap();
-    store.release("4420").await.unwrap();
+    store.release(LONDON).await.unwrap();
 
     let bob = add(&store, "Bob").await;
-    store.grant("4420", NumberKind::E164, bob).await.unwrap();
+    store.grant(LONDON, NumberKind::E164, bob).await.unwrap();
     assert_eq!(
-        store.ha1("4420", REALM, Algorithm::Md5).await.unwrap(),
+        store.ha1(LONDON, REALM, Algorithm::Md5).await.unwrap(),
         None,
         "the next holder of a number does not inherit the old password"
     );
@@ -467,35 +529,35 @@ async fn the_directory_version_moves_with_every_credential_and_holder_change(db:
         first,
         "a member alone is no change"
     );
-    store.grant("4420", NumberKind::E164, alice).await.unwrap();
+    store.grant(LONDON, NumberKind::E164, alice).await.unwrap();
     changed(store.directory_version().await.unwrap(), "a grant");
-    let md5 = ha1(Algorithm::Md5, "4420", REALM, "secret");
+    let md5 = ha1(Algorithm::Md5, LONDON, REALM, "secret");
     store
-        .set_password_ha1s("4420", REALM, &[(Algorithm::Md5, &md5)])
+        .set_password_ha1s(LONDON, REALM, &[(Algorithm::Md5, &md5)])
         .await
         .unwrap();
     changed(store.directory_version().await.unwrap(), "a password");
-    let md5 = ha1(Algorithm::Md5, "4420", REALM, "another");
+    let md5 = ha1(Algorithm::Md5, LONDON, REALM, "another");
     store
-        .set_password_ha1s("4420", REALM, &[(Algorithm::Md5, &md5)])
+        .set_password_ha1s(LONDON, REALM, &[(Algorithm::Md5, &md5)])
         .await
         .unwrap();
     changed(store.directory_version().await.unwrap(), "a password reset");
-    store.release("4420").await.unwrap();
+    store.release(LONDON).await.unwrap();
     changed(store.directory_version().await.unwrap(), "a release");
 }
 
 async fn bad_ha1s_are_refused_and_keep_the_old_ones(db: TestDb) {
     let store = db.open().await;
     let alice = add(&store, "Alice").await;
-    store.grant("4420", NumberKind::E164, alice).await.unwrap();
-    let md5 = ha1(Algorithm::Md5, "4420", REALM, "secret");
+    store.grant(LONDON, NumberKind::E164, alice).await.unwrap();
+    let md5 = ha1(Algorithm::Md5, LONDON, REALM, "secret");
     store
-        .set_password_ha1s("4420", REALM, &[(Algorithm::Md5, &md5)])
+        .set_password_ha1s(LONDON, REALM, &[(Algorithm::Md5, &md5)])
         .await
         .unwrap();
 
-    let sha = ha1(Algorithm::Sha256, "4420", REALM, "secret");
+    let sha = ha1(Algorithm::Sha256, LONDON, REALM, "secret");
     let not_hex = "z".repeat(32);
     let bad_sets: [&[(Algorithm, &str)]; 5] = [
         &[],
@@ -505,16 +567,16 @@ async fn bad_ha1s_are_refused_and_keep_the_old_ones(db: TestDb) {
         &[(Algorithm::Md5, &md5), (Algorithm::Md5, &md5)],
     ];
     for ha1s in bad_sets {
-        assert_invalid(store.set_password_ha1s("4420", REALM, ha1s).await, "HA1");
+        assert_invalid(store.set_password_ha1s(LONDON, REALM, ha1s).await, "HA1");
     }
     assert_invalid(
         store
-            .set_password_ha1s("4420", "", &[(Algorithm::Md5, &md5)])
+            .set_password_ha1s(LONDON, "", &[(Algorithm::Md5, &md5)])
             .await,
         "realm",
     );
     assert_eq!(
-        store.ha1("4420", REALM, Algorithm::Md5).await.unwrap(),
+        store.ha1(LONDON, REALM, Algorithm::Md5).await.unwrap(),
         Some(md5)
     );
 }

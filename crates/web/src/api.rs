@@ -172,11 +172,12 @@ pub struct MemberPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantNumber {
-    /// Digits, with `-`, `.`, spaces or parentheses between them if you
-    /// like; a leading `+` for E.164.
+    /// Any written form: `02-6200-6200-082`, `6200-6200#082` (or `%23`),
+    /// `+44 20 7946 0000`; `-`, `.`, spaces and parentheses are ignored.
     #[schema(example = "02-6200-6200-082")]
     pub number: String,
-    /// `pin` by default, `e164` for a `+` number.
+    /// By default what the number reads as: `e164` with a `+`, `vns` with
+    /// a `#`, else `pin` when the digits end in a country code, else `vns`.
     pub kind: Option<NumberKindView>,
     /// Leave out to have a strong one generated (and returned once).
     pub sip_password: Option<String>,
@@ -185,14 +186,15 @@ pub struct GrantNumber {
 /// A number granted, with the member's SIP credentials for it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GrantedNumberView {
-    /// Canonical digits.
+    /// The store key: digits, `#` before a company branch, `+` before an
+    /// E.164 number.
     #[schema(example = "0262006200082")]
     pub number: String,
     pub kind: NumberKindView,
     pub member_id: i64,
     /// Milliseconds since the Unix epoch, UTC.
     pub assigned_at: i64,
-    /// The SIP username: the number in digits.
+    /// The SIP username: the number's store key.
     pub sip_username: String,
     /// The digest realm the password belongs to.
     pub sip_realm: String,
@@ -347,11 +349,11 @@ pub async fn grant_number(
     ApiPath(id): ApiPath<i64>,
     ApiJson(grant): ApiJson<GrantNumber>,
 ) -> Result<(StatusCode, Json<GrantedNumberView>), ApiError> {
+    let number = operator::read_number(&grant.number, grant.kind.map(NumberKind::from))?;
     let granted = operator::grant_number(
         &state.store,
         &state.realm,
-        &grant.number,
-        grant.kind.map(NumberKind::from),
+        &number,
         MemberId(id),
         grant.sip_password.as_deref(),
     )

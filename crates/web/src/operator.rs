@@ -2,10 +2,12 @@
 //! (`callex number grant`) or the API (`POST /api/v1/members/{id}/numbers`):
 //! one implementation for both, so they cannot drift apart.
 //!
-//! A member's SIP username is their number in canonical digits; the SIP
+//! Numbers are read by the numbering crate: any written form in, the
+//! store key out. A member's SIP username is that key; the SIP
 //! password is never stored, only its HA1 per digest algorithm in the
 //! exchange's realm.
 
+use numbering::{Number, NumberError};
 use rand::distributions::{Alphanumeric, DistString};
 use sip::digest::{ha1, Algorithm};
 use store::prelude::*;
@@ -23,66 +25,101 @@ const GENERATED_PASSWORD_LENGTH: usize = 24;
 const MIN_PASSWORD_LENGTH: usize = 8;
 const MAX_PASSWORD_LENGTH: usize = 128;
 
-/// A number as typed by a person, in canonical digits, and the kind the
-/// text implies (a `+` prefix means E.164).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NumberText {
-    pub digits: String,
-    pub e164: bool,
+/// Reads a number as a person writes it (`02-6200-6200-082`,
+/// `(02) 6200.6200 082`, `6200-6200%23082`, `+44 20 7946 0000`), as the
+/// numbering crate reads it everywhere. With an `asked` kind it is the
+/// first reading of that kind; without, the first reading
+/// ([`numbering::candidates`]: E.164 with a `+`, a company number with a
+/// `#`, else a PIN when the digits end in a country code, else a company
+/// number).
+pub fn read_number(written: &str, asked: Option<NumberKind>) -> Result<Number, StoreError> {
+    let readings = readings_of(written)?;
+    let Some(asked) = asked else {
+        // `candidates` returns at least one reading or an error.
+        return Ok(readings[0]);
+    };
+    if let Some(number) = readings
+        .iter()
+        .find(|number| NumberKind::from(number.kind()) == asked)
+    {
+        return Ok(*number);
+    }
+    // None of the readings is of the asked kind: the kind's own reading
+    // says why.
+    let why = match read_as(written, asked) {
+        Ok(number) => return Ok(number),
+        Err(NumberError::MisplacedPlus) => "a leading + marks an E.164 number".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    Err(StoreError::Invalid {
+        field: "number",
+        reason: format!(
+            "{} is not {}: {why} (it reads as {} {})",
+            quoted(written),
+            described(asked),
+            described(readings[0].kind().into()),
+            readings[0]
+        ),
+    })
 }
 
-/// Reads `02-6200-6200-082`, `(02) 6200 6200 082`, `+82.2.6200.6200` and
-/// the like: digits with `-`, `.`, spaces and parentheses between them, and
-/// an optional leading `+`. Anything else is refused, naming what is wrong.
-pub fn parse_number(text: &str) -> Result<NumberText, StoreError> {
-    let trimmed = text.trim();
-    let (e164, rest) = match trimmed.strip_prefix('+') {
-        Some(rest) => (true, rest),
-        None => (false, trimmed),
-    };
-    let mut digits = String::with_capacity(rest.len());
-    for c in rest.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            '-' | '.' | ' ' | '(' | ')' => {}
-            other => {
-                return Err(StoreError::Invalid {
-                    field: "number",
-                    reason: format!(
-                        "{text:?} has {other:?}: a number is digits, with - . ( ) or spaces \
-                         between them and an optional leading + for E.164"
-                    ),
-                })
-            }
+/// Every reading of `written`, most likely first; at least one.
+fn readings_of(written: &str) -> Result<Vec<Number>, StoreError> {
+    numbering::candidates(written).map_err(|error| StoreError::Invalid {
+        field: "number",
+        reason: format!("{}: {error}", quoted(written)),
+    })
+}
+
+/// `written` quoted for a message, cut short: it may be anything sent.
+fn quoted(written: &str) -> String {
+    const SHOWN: usize = 40;
+    let mut shown: String = written.chars().take(SHOWN).collect();
+    if written.chars().count() > SHOWN {
+        shown.push('…');
+    }
+    format!("{shown:?}")
+}
+
+fn read_as(written: &str, kind: NumberKind) -> Result<Number, NumberError> {
+    Ok(match kind {
+        NumberKind::Pin => Number::Pin(written.parse()?),
+        NumberKind::Vns => Number::Vns(written.parse()?),
+        NumberKind::E164 => Number::E164(written.parse()?),
+    })
+}
+
+fn described(kind: NumberKind) -> &'static str {
+    match kind {
+        NumberKind::Pin => "a PIN",
+        NumberKind::Vns => "a company number",
+        NumberKind::E164 => "an E.164 number",
+    }
+}
+
+/// The held number a person means by `written`: the first of its readings
+/// that someone holds (a `0262006200082` may be a PIN or a bare company
+/// number; whichever is held is meant).
+pub async fn held_number<S>(store: &S, written: &str) -> Result<HeldNumber, StoreError>
+where
+    S: Numbers + Sync,
+{
+    let readings = readings_of(written)?;
+    for number in &readings {
+        if let Some(held) = store.holder(&number.key()).await? {
+            return Ok(held);
         }
     }
-    if digits.is_empty() {
-        return Err(StoreError::Invalid {
-            field: "number",
-            reason: format!("{text:?} has no digits"),
-        });
-    }
-    Ok(NumberText { digits, e164 })
-}
-
-/// The kind a number is granted as: the one asked for, else E.164 for a
-/// `+` number and a PIN otherwise. A `+` on a PIN or VNS is a mistake.
-pub fn number_kind(
-    number: &NumberText,
-    asked: Option<NumberKind>,
-) -> Result<NumberKind, StoreError> {
-    match (asked, number.e164) {
-        (None, true) => Ok(NumberKind::E164),
-        (None, false) => Ok(NumberKind::Pin),
-        (Some(kind), true) if kind != NumberKind::E164 => Err(StoreError::Invalid {
-            field: "number",
-            reason: format!(
-                "+{} has a + prefix, which marks an E.164 number, not a {kind}",
-                number.digits
-            ),
-        }),
-        (Some(kind), _) => Ok(kind),
-    }
+    let read: Vec<String> = readings
+        .iter()
+        .map(|number| format!("{} {number}", described(number.kind().into())))
+        .collect();
+    Err(StoreError::NotFound {
+        what: format!(
+            "nobody holds number {written} (read as {})",
+            read.join(" or ")
+        ),
+    })
 }
 
 /// A SIP password to use: the one given (checked), or a new random one.
@@ -144,70 +181,65 @@ fn check_password(secret: &str) -> Result<(), StoreError> {
 #[derive(Debug, Clone)]
 pub struct GrantedNumber {
     pub held: HeldNumber,
-    /// The SIP username: the number in digits.
+    /// The SIP username: the number's store key ([`Number::key`]).
     pub sip_username: String,
     pub password: SipPassword,
 }
 
-/// Grants `number` to `member` and sets its SIP password (the one given,
-/// or a generated one). A number anyone holds already, the same member
-/// included, is a `Conflict`: granting never silently replaces a working
-/// password; [`reset_sip_password`] is for that. An unknown member is
-/// `NotFound`.
+/// Grants `number` ([`read_number`]) to `member` and sets its SIP
+/// password (the one given, or a generated one). A number anyone holds
+/// already, the same member included, is a `Conflict`: granting never
+/// silently replaces a working password; [`reset_sip_password`] is for
+/// that. An unknown member is `NotFound`.
 pub async fn grant_number<S>(
     store: &S,
     realm: &str,
-    number: &str,
-    kind: Option<NumberKind>,
+    number: &Number,
     member: MemberId,
     sip_password: Option<&str>,
 ) -> Result<GrantedNumber, StoreError>
 where
     S: Numbers + SipCredentials + Sync,
 {
-    let text = parse_number(number)?;
-    let kind = number_kind(&text, kind)?;
+    let key = number.key();
     let password = SipPassword::given_or_generated(sip_password)?;
     // The store takes a grant to the same holder as a no-op; here that
     // would hand out a password that never took effect. Other holders are
     // the store's to refuse, in its words.
-    if let Some(held) = store.holder(&text.digits).await? {
+    if let Some(held) = store.holder(&key).await? {
         if held.member_id == member {
             return Err(StoreError::Conflict {
                 what: format!(
-                    "number {} is already held by member {member} (as {}); reset its SIP                      password instead",
+                    "number {} is already held by member {member} (as {}); reset its SIP \
+                     password instead",
                     held.number, held.kind
                 ),
             });
         }
     }
-    let held = store.grant(&text.digits, kind, member).await?;
-    set_password(store, realm, &held.number, &password.secret).await?;
+    let held = store.grant(&key, number.kind().into(), member).await?;
+    set_password(store, realm, &key, &password.secret).await?;
     Ok(GrantedNumber {
-        sip_username: held.number.clone(),
+        sip_username: key,
         held,
         password,
     })
 }
 
-/// Replaces the SIP password of a held number; the old one stops working
-/// at once (its HA1s are overwritten in one transaction).
+/// Replaces the SIP password of the held number `written` means
+/// ([`held_number`]); the old one stops working at once (its HA1s are
+/// overwritten in one transaction).
 pub async fn reset_sip_password<S>(
     store: &S,
     realm: &str,
-    number: &str,
+    written: &str,
     sip_password: Option<&str>,
 ) -> Result<GrantedNumber, StoreError>
 where
     S: Numbers + SipCredentials + Sync,
 {
-    let text = parse_number(number)?;
     let password = SipPassword::given_or_generated(sip_password)?;
-    let Some(held) = store.holder(&text.digits).await? else {
-        return Err(StoreError::NotFound {
-            what: format!("nobody holds number {}", text.digits),
-        });
-    };
+    let held = held_number(store, written).await?;
     set_password(store, realm, &held.number, &password.secret).await?;
     Ok(GrantedNumber {
         sip_username: held.number.clone(),
@@ -235,47 +267,81 @@ where
 mod tests {
     use super::*;
 
-    #[test]
-    fn separators_are_stripped_and_a_plus_marks_e164() {
-        assert_eq!(
-            parse_number("02-6200-6200-082").unwrap(),
-            NumberText {
-                digits: "0262006200082".into(),
-                e164: false
-            }
-        );
-        assert_eq!(
-            parse_number(" (02) 6200.6200 082 ").unwrap().digits,
-            "0262006200082"
-        );
-        let e164 = parse_number("+44 20 7946 0000").unwrap();
-        assert!(e164.e164);
-        assert_eq!(e164.digits, "442079460000");
+    fn key(written: &str, asked: Option<NumberKind>) -> String {
+        read_number(written, asked)
+            .unwrap_or_else(|err| panic!("{written:?}: {err}"))
+            .key()
     }
 
     #[test]
-    fn letters_a_second_plus_and_empty_text_are_refused_with_what_is_wrong() {
-        for bad in ["02-6200-ABC", "++4420", "4420+1", "", " - ", "12#3", "1/2"] {
-            let err = parse_number(bad).unwrap_err().to_string();
+    fn any_written_form_reads_to_the_store_key() {
+        for (written, expected) in [
+            ("02-6200-6200-082", "0262006200082"),
+            (" (02) 6200.6200 082 ", "0262006200082"),
+            ("6200-6200#082", "62006200#082"),
+            ("6200-6200%23082", "62006200#082"),
+            ("6200 6200", "62006200"),
+            ("+44 20 7946 0000", "+442079460000"),
+        ] {
+            assert_eq!(key(written, None), expected, "{written:?}");
+        }
+    }
+
+    #[test]
+    fn an_asked_kind_takes_the_first_reading_of_that_kind() {
+        assert_eq!(key("0262006200082", Some(NumberKind::Vns)), "0262006200082");
+        assert_eq!(
+            read_number("0262006200082", Some(NumberKind::Vns))
+                .unwrap()
+                .kind(),
+            numbering::NumberKind::Vns
+        );
+        assert_eq!(
+            key("00 44 20 7946 0000", Some(NumberKind::E164)),
+            "+442079460000"
+        );
+    }
+
+    #[test]
+    fn a_number_not_of_the_asked_kind_is_refused_saying_why() {
+        for (written, asked, why) in [
+            (
+                "+44 20 7946 0000",
+                NumberKind::Pin,
+                "a leading + marks an E.164 number",
+            ),
+            ("4420", NumberKind::E164, "starts with +"),
+            ("4420", NumberKind::Pin, "fewer than 7"),
+            ("6200-6200#082", NumberKind::Pin, "one #"),
+        ] {
+            let err = read_number(written, Some(asked)).unwrap_err().to_string();
+            assert!(err.starts_with("invalid number:"), "{written:?}: {err}");
+            assert!(err.contains(why), "{written:?} as {asked}: {err}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_number_is_refused_with_what_is_wrong() {
+        for bad in [
+            "02-6200-ABC",
+            "++4420",
+            "4420+1",
+            "",
+            " - ",
+            "12#3",
+            "1/2",
+            "+82 1",
+            "123",
+        ] {
+            let err = read_number(bad, None).unwrap_err().to_string();
             assert!(err.starts_with("invalid number:"), "{bad:?}: {err}");
         }
-        assert!(parse_number("02x6200")
+        assert!(read_number("02x6200", None)
             .unwrap_err()
             .to_string()
             .contains("'x'"));
-    }
-
-    #[test]
-    fn the_kind_defaults_from_the_text_and_a_plus_on_a_pin_is_refused() {
-        let plain = parse_number("4420").unwrap();
-        let plus = parse_number("+4420").unwrap();
-        assert_eq!(number_kind(&plain, None).unwrap(), NumberKind::Pin);
-        assert_eq!(number_kind(&plus, None).unwrap(), NumberKind::E164);
-        assert_eq!(
-            number_kind(&plain, Some(NumberKind::Vns)).unwrap(),
-            NumberKind::Vns
-        );
-        assert!(number_kind(&plus, Some(NumberKind::Pin)).is_err());
+        let long = "1".repeat(10_000);
+        assert!(read_number(&long, None).unwrap_err().to_string().len() < 200);
     }
 
     #[test]

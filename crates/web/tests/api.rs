@@ -146,7 +146,7 @@ async fn only_operator_tokens_are_accepted_not_a_members_sip_password() {
     let granted = api
         .post(
             &format!("/api/v1/members/{id}/numbers"),
-            &json!({"number": "4420"}),
+            &json!({"number": "02-6200-6200-082"}),
         )
         .await;
     let password = granted.body["sip_password"].as_str().expect("a password");
@@ -267,7 +267,10 @@ async fn an_unknown_member_is_404() {
         "999",
     );
     let grant = api
-        .post("/api/v1/members/999/numbers", &json!({"number": "4420"}))
+        .post(
+            "/api/v1/members/999/numbers",
+            &json!({"number": "+44 20 7946 0000"}),
+        )
         .await;
     assert_problem(&grant, StatusCode::NOT_FOUND, "999");
 }
@@ -309,6 +312,8 @@ async fn granting_a_number_returns_the_sip_credentials_once_and_stores_only_ha1s
         .await;
     assert_eq!(chosen.status, StatusCode::CREATED, "{:?}", chosen.body);
     assert_eq!(chosen.body["kind"], "e164");
+    assert_eq!(chosen.body["number"], "+442079460000");
+    assert_eq!(chosen.body["sip_username"], "+442079460000");
     assert!(
         chosen.body.get("sip_password").is_none(),
         "a given password is not echoed"
@@ -323,19 +328,91 @@ async fn a_number_someone_holds_is_409() {
     let first = api
         .post(
             &format!("/api/v1/members/{alice}/numbers"),
-            &json!({"number": "4420"}),
+            &json!({"number": "+44 20 7946 0000"}),
         )
         .await;
     assert_eq!(first.status, StatusCode::CREATED);
-    for member in [bob, alice] {
+    for (member, written) in [(bob, "+44 (20) 7946-0000"), (alice, "+442079460000")] {
         let again = api
             .post(
                 &format!("/api/v1/members/{member}/numbers"),
-                &json!({"number": "44-20"}),
+                &json!({"number": written}),
             )
             .await;
-        assert_problem(&again, StatusCode::CONFLICT, "4420");
+        assert_problem(&again, StatusCode::CONFLICT, "+442079460000");
     }
+}
+
+#[tokio::test]
+async fn any_written_form_is_granted_under_its_store_key() {
+    let api = api().await;
+    let id = api.new_member("Acme").await;
+    for (written, key, kind) in [
+        ("(02) 6200.6200 082", "0262006200082", "pin"),
+        ("6200-6200%23082", "62006200#082", "vns"),
+        ("6200 6200", "62006200", "vns"),
+        ("+44 20 7946 0000", "+442079460000", "e164"),
+    ] {
+        let granted = api
+            .post(
+                &format!("/api/v1/members/{id}/numbers"),
+                &json!({"number": written}),
+            )
+            .await;
+        assert_eq!(
+            granted.status,
+            StatusCode::CREATED,
+            "{written:?}: {:?}",
+            granted.body
+        );
+        assert_eq!(granted.body["number"], key, "{written:?}");
+        assert_eq!(granted.body["sip_username"], key, "{written:?}");
+        assert_eq!(granted.body["kind"], kind, "{written:?}");
+    }
+    let held: Vec<String> = api
+        .store
+        .numbers_of(MemberId(id))
+        .await
+        .expect("numbers of Acme")
+        .into_iter()
+        .map(|held| held.number)
+        .collect();
+    assert_eq!(
+        held,
+        ["+442079460000", "0262006200082", "62006200", "62006200#082"]
+    );
+}
+
+#[tokio::test]
+async fn a_number_not_of_the_asked_kind_is_422_saying_why() {
+    let api = api().await;
+    let id = api.new_member("Alice").await;
+    for (number, kind, why) in [
+        (
+            "+44 20 7946 0000",
+            "pin",
+            "a leading + marks an E.164 number",
+        ),
+        ("4420", "e164", "starts with +"),
+        ("+82 1", "e164", "fewer than"),
+    ] {
+        let refused = api
+            .post(
+                &format!("/api/v1/members/{id}/numbers"),
+                &json!({"number": number, "kind": kind}),
+            )
+            .await;
+        assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY, why);
+    }
+    let asked = api
+        .post(
+            &format!("/api/v1/members/{id}/numbers"),
+            &json!({"number": "02 6200 6200 082", "kind": "vns"}),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{:?}", asked.body);
+    assert_eq!(asked.body["number"], "0262006200082");
+    assert_eq!(asked.body["kind"], "vns");
 }
 
 #[tokio::test]

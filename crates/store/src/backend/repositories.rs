@@ -23,10 +23,10 @@ use crate::backend::token;
 use crate::directory::{DirectoryEntries, DirectoryListing};
 use crate::error::{violation, Result, StoreError};
 use crate::model::{
-    check_number, check_optional_text, check_text, check_token, country_code, email_key, ha1_hex,
-    limits, now_millis, ActiveCall, Answer, BatchOutcome, Binding, BindingWrite, CallBatch, Cdr,
-    CdrFilter, HeldNumber, Member, MemberId, NewCdr, NewMember, NewToken, NumberKind, Page,
-    TokenInfo, UnixMillis,
+    check_number, check_number_of_kind, check_optional_text, check_text, check_token, country_code,
+    email_key, ha1_hex, limits, now_millis, ActiveCall, Answer, BatchOutcome, Binding,
+    BindingWrite, CallBatch, Cdr, CdrFilter, HeldNumber, Member, MemberId, NewCdr, NewMember,
+    NewToken, NumberKind, Page, TokenInfo, UnixMillis,
 };
 use crate::repository::{
     ApiTokens, Calls, Directory, Location, Members, Numbers, SipCredentials,
@@ -219,7 +219,7 @@ async fn held_number(pool: &sqlx::Pool<Db>, number: &str) -> Result<Option<HeldN
 
 impl Numbers for ThisStore {
     async fn grant(&self, number: &str, kind: NumberKind, member: MemberId) -> Result<HeldNumber> {
-        check_number(number)?;
+        check_number_of_kind(number, kind)?;
         // Insert-if-free, then read who holds it: race-free on both engines
         // (a concurrent grant either loses the insert or is waited for).
         // Retried because a release may come between the two statements.
