@@ -7,6 +7,8 @@
 //! ```toml
 //! sip_listen = ["0.0.0.0:5060"]
 //! http_listen = "127.0.0.1:8080"
+//! dns_listen = "127.0.0.1:5300"  # port 53 in production: "0.0.0.0:53"
+//! dns_apex = "callex.arpa."
 //! data_dir = "/var/lib/callex"
 //! # database = "postgres://callex@db/callex"
 //! realm = "callex"
@@ -39,6 +41,8 @@ const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 pub struct Layer {
     pub sip_listen: Option<Vec<SocketAddr>>,
     pub http_listen: Option<SocketAddr>,
+    pub dns_listen: Option<SocketAddr>,
+    pub dns_apex: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database: Option<String>,
     pub realm: Option<String>,
@@ -72,6 +76,8 @@ impl Layer {
         Layer {
             sip_listen: self.sip_listen.or(below.sip_listen),
             http_listen: self.http_listen.or(below.http_listen),
+            dns_listen: self.dns_listen.or(below.dns_listen),
+            dns_apex: self.dns_apex.or(below.dns_apex),
             data_dir: self.data_dir.or(below.data_dir),
             database: self.database.or(below.database),
             realm: self.realm.or(below.realm),
@@ -109,6 +115,10 @@ fn digest_algorithms(names: &[String]) -> anyhow::Result<Vec<sip::digest::Algori
 pub struct Config {
     pub sip_listen: Vec<SocketAddr>,
     pub http_listen: SocketAddr,
+    /// Where the number directory answers DNS, over UDP and TCP.
+    pub dns_listen: SocketAddr,
+    /// The domain the number directory's names are under.
+    pub dns_apex: String,
     pub data_dir: PathBuf,
     /// `None`: SQLite in the data directory.
     pub database: Option<String>,
@@ -143,6 +153,10 @@ impl Config {
                 .sip_listen
                 .unwrap_or_else(|| switch::SipConfig::default().listen),
             http_listen: layer.http_listen.unwrap_or(DEFAULT_HTTP_LISTEN),
+            dns_listen: layer.dns_listen.unwrap_or(directory::DEFAULT_LISTEN),
+            dns_apex: layer
+                .dns_apex
+                .unwrap_or_else(|| directory::DEFAULT_APEX.to_owned()),
             data_dir: layer
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
@@ -197,6 +211,7 @@ impl Config {
                 bail!("sip_advertise {host:?} is not a host name or IP address");
             }
         }
+        directory::Apex::parse(&self.dns_apex)?;
         if self.sip_tcp_idle_timeout.is_zero() {
             bail!("sip_tcp_idle_timeout is 0: give at least 1 second");
         }
@@ -259,6 +274,8 @@ mod tests {
     fn nothing_given_means_the_defaults() {
         let config = Config::resolve(Layer::default(), None).unwrap();
         assert_eq!(config.http_listen, DEFAULT_HTTP_LISTEN);
+        assert_eq!(config.dns_listen, directory::DEFAULT_LISTEN);
+        assert_eq!(config.dns_apex, "callex.arpa.");
         assert_eq!(config.sip_listen, switch::SipConfig::default().listen);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.realm, switch::DEFAULT_REALM);
@@ -275,6 +292,8 @@ mod tests {
             r#"
             sip_listen = ["127.0.0.1:5070", "127.0.0.1:5071"]
             http_listen = "127.0.0.1:9090"
+            dns_listen = "0.0.0.0:53"
+            dns_apex = "enum.example.net."
             data_dir = "/srv/callex"
             database = "postgres://callex@db/callex"
             realm = "example.net"
@@ -297,6 +316,8 @@ mod tests {
         assert_eq!(merged.node.as_deref(), Some("exchange-1"));
         assert_eq!(merged.sip_listen.as_ref().map(Vec::len), Some(2));
         assert_eq!(merged.sip_tcp_idle_timeout, Some(30));
+        assert_eq!(merged.dns_listen, "0.0.0.0:53".parse().ok());
+        assert_eq!(merged.dns_apex.as_deref(), Some("enum.example.net."));
     }
 
     #[test]
@@ -353,6 +374,10 @@ mod tests {
             },
             Layer {
                 sip_tcp_idle_timeout: Some(0),
+                ..Layer::default()
+            },
+            Layer {
+                dns_apex: Some("not a domain".into()),
                 ..Layer::default()
             },
         ] {

@@ -1,10 +1,10 @@
 //! # callex — the Callex binary
 //!
 //! One binary runs the whole exchange (SPEC §9): `callex serve` starts the
-//! SIP service over UDP and TCP and the HTTP API, with their state in the
-//! store (SQLite in the data directory, or PostgreSQL). The operator's
-//! commands (`member`, `number`, `token`) work on the same store. The
-//! portal and the DNS directory join them in later releases. This crate is
+//! SIP service over UDP and TCP, the HTTP API and the DNS number directory,
+//! with their state in the store (SQLite in the data directory, or
+//! PostgreSQL). The operator's commands (`member`, `number`, `token`) work
+//! on the same store. The portal joins them in a later release. This crate is
 //! only the command line, configuration and wiring; the rules live in the
 //! library crates.
 //!
@@ -29,6 +29,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::Config;
+use directory::DnsService;
 use store::prelude::*;
 use switch::{SipConfig, SipService, TcpLimits};
 use tracing::info;
@@ -67,8 +68,8 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the exchange: SIP over UDP and TCP on every listen address, and
-    /// the HTTP API.
+    /// Run the exchange: SIP over UDP and TCP on every listen address, the
+    /// HTTP API, and the number directory over DNS.
     Serve(ServeArgs),
     /// Members: add one, list them.
     #[command(subcommand)]
@@ -144,6 +145,18 @@ struct ServeArgs {
     /// Address to serve the HTTP API on. [default: 127.0.0.1:8080]
     #[arg(long, value_name = "ADDR", env = "CALLEX_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
+
+    /// Address to serve the number directory (ENUM NAPTR records) on, over
+    /// both UDP and TCP; `0.0.0.0:53` in production (port 53 needs root or
+    /// CAP_NET_BIND_SERVICE). [default: 127.0.0.1:5300]
+    #[arg(long, value_name = "ADDR", env = "CALLEX_DNS_LISTEN")]
+    dns_listen: Option<SocketAddr>,
+
+    /// The domain the directory's names are under, e.g.
+    /// 0.0.2.6.0.0.2.6.2.0.082.pin.<APEX> for 02-6200-6200-082; the
+    /// operator delegates it to this exchange. [default: callex.arpa.]
+    #[arg(long, value_name = "NAME", env = "CALLEX_DNS_APEX")]
+    dns_apex: Option<String>,
 
     /// The operator API token (16 characters or more), installed at start
     /// under the name "admin". Without it, the first start creates one and
@@ -223,6 +236,8 @@ impl ServeArgs {
         let flags = config::Layer {
             sip_listen: self.sip_listen,
             http_listen: self.http_listen,
+            dns_listen: self.dns_listen,
+            dns_apex: self.dns_apex,
             admin_token: self.admin_token,
             node: self.node,
             sip_tcp_idle_timeout: self.sip_tcp_idle_timeout,
@@ -306,6 +321,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let service = SipService::start(sip_config, store.clone())
         .await
         .map_err(|e| anyhow::anyhow!("{e} — choose another with --sip-listen"))?;
+    let dns = match DnsService::start(
+        directory::DnsConfig {
+            listen: config.dns_listen,
+            apex: config.dns_apex.clone(),
+            ..directory::DnsConfig::default()
+        },
+        store.clone(),
+    )
+    .await
+    {
+        Ok(dns) => dns,
+        Err(e) => {
+            service.stop().await;
+            store.close().await;
+            anyhow::bail!("{e} — choose another with --dns-listen");
+        }
+    };
     let http = match HttpService::start(
         config.http_listen,
         web::AppState::new(store.clone(), &config.realm),
@@ -314,6 +346,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     {
         Ok(http) => http,
         Err(e) => {
+            dns.stop().await;
             service.stop().await;
             store.close().await;
             anyhow::bail!("{e} — choose another with --http-listen");
@@ -327,12 +360,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for socket in service.listening() {
         announce(&format!("listening: {socket}"));
     }
+    announce(&format!(
+        "listening: DNS over UDP and TCP on {} for {}",
+        dns.local_addr(),
+        dns.apex()
+    ));
     announce(&format!("listening: HTTP on {}", http.local_addr()));
     info!(
         data_dir = %config.data_dir.display(),
         sockets = service.listening().len(),
         http = %http.local_addr(),
-        "serving SIP and HTTP"
+        dns = %dns.local_addr(),
+        "serving SIP, HTTP and DNS"
     );
 
     let signal = stop.wait().await;
@@ -342,6 +381,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "stopping: new calls refused, calls in progress may finish"
     );
     http.stop().await;
+    dns.stop().await;
     service.shutdown(config.shutdown_grace).await;
     store.close().await;
     info!("stopped");

@@ -119,6 +119,16 @@ impl Exchange {
         self.running().udp
     }
 
+    /// The exchange's HTTP API.
+    pub fn http(&self) -> SocketAddr {
+        self.running().http
+    }
+
+    /// The exchange's DNS directory, over UDP and TCP.
+    pub fn dns(&self) -> SocketAddr {
+        self.running().dns
+    }
+
     /// The test's scratch directory (callex's data is in `data/`, SIPp's
     /// logs in `sipp/`), removed after a passing test.
     pub fn dir(&self) -> &Path {

@@ -32,8 +32,8 @@ pub fn scratch_dir(label: &str) -> PathBuf {
 }
 
 /// `callex` with an environment that does not leak the developer's own
-/// settings into the test, and the HTTP API on a free port (tests run in
-/// parallel).
+/// settings into the test, and the HTTP API and the DNS directory on free
+/// ports (tests run in parallel).
 pub fn callex() -> Command {
     let mut command = Command::new(CALLEX);
     for (name, _) in std::env::vars_os() {
@@ -43,6 +43,7 @@ pub fn callex() -> Command {
     }
     command
         .env("CALLEX_HTTP_LISTEN", "127.0.0.1:0")
+        .env("CALLEX_DNS_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "info");
     command
 }
@@ -53,6 +54,8 @@ pub struct Running {
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
     pub http: SocketAddr,
+    /// The DNS directory, over UDP and TCP.
+    pub dns: SocketAddr,
     /// The operator token printed on a first start.
     pub token: Option<String>,
     pub stdout: Vec<String>,
@@ -84,13 +87,14 @@ impl Running {
             udp: unspecified(),
             tcp: unspecified(),
             http: unspecified(),
+            dns: unspecified(),
             token: None,
             stdout: Vec::new(),
             stderr,
         };
         let deadline = Instant::now() + WITHIN;
-        let (mut udp, mut tcp, mut http) = (None, None, None);
-        while udp.is_none() || tcp.is_none() || http.is_none() {
+        let (mut udp, mut tcp, mut http, mut dns) = (None, None, None, None);
+        while udp.is_none() || tcp.is_none() || http.is_none() || dns.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = lines.recv_timeout(left) else {
                 panic!(
@@ -108,6 +112,9 @@ impl Running {
             if let Some(addr) = line.strip_prefix("listening: HTTP on ") {
                 http = addr.parse().ok();
             }
+            if let Some(rest) = line.strip_prefix("listening: DNS over UDP and TCP on ") {
+                dns = rest.split(' ').next().and_then(|addr| addr.parse().ok());
+            }
             if let Some(rest) = line.strip_prefix("operator API token: ") {
                 running.token = rest.split(',').next().map(str::to_owned);
             }
@@ -116,6 +123,7 @@ impl Running {
         running.udp = udp.expect("UDP address");
         running.tcp = tcp.expect("TCP address");
         running.http = http.expect("HTTP address");
+        running.dns = dns.expect("DNS address");
         running
     }
 
@@ -201,4 +209,62 @@ pub fn options_over_udp(exchange: SocketAddr) -> Message {
     let mut buf = vec![0u8; 65_536];
     let (n, _) = peer.recv_from(&mut buf).expect("an answer within 5 s");
     Message::parse_datagram(Bytes::copy_from_slice(&buf[..n])).expect("the answer parses")
+}
+
+/// An HTTP answer: the status, the header lines, the body.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl HttpReply {
+    /// The value of header `name` (any case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|line| {
+            let (field, value) = line.split_once(':')?;
+            field.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection, with a JSON body if given.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> HttpReply {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the API");
+    stream.set_read_timeout(Some(WITHIN)).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let body = json.unwrap_or_default();
+    let content_type = if json.is_some() {
+        "Content-Type: application/json\r\n"
+    } else {
+        ""
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{content_type}Connection: close\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("an answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let (status_line, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    HttpReply {
+        status: status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0),
+        headers: headers.to_owned(),
+        body: body.to_owned(),
+    }
 }
