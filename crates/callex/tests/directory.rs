@@ -252,6 +252,54 @@ fn dig_finds_a_numbers_sip_address_home_page_and_mailbox_over_udp_and_tcp() {
 }
 
 #[test]
+fn e164_and_vns_numbers_are_named_in_their_own_trees() {
+    require_dig();
+    let exchange = exchange_with_alice("directory-trees", &[]);
+    for (number, entries, name, record) in [
+        (
+            "+82 2 6200 6200",
+            r#"{"sip": "sips:alice@example.com"}"#,
+            "0.0.2.6.0.0.2.6.2.2.8.e164.callex.arpa.",
+            r#"100 10 "u" "E2U+sip" "!^.*$!sips:alice@example.com!" ."#,
+        ),
+        (
+            "6200-6200#082",
+            r#"{"web": "http://acme.example/kr"}"#,
+            "082.#.0.0.2.6.0.0.2.6.vns.callex.arpa.",
+            r#"100 20 "u" "E2U+web:http" "!^.*$!http://acme.example/kr!" ."#,
+        ),
+    ] {
+        exchange.cli(&["number", "grant", number, "--member", "1"]);
+        let path = number
+            .replace(' ', "%20")
+            .replace('#', "%23")
+            .replace('+', "%2B");
+        let set = http_request(
+            exchange.http(),
+            "PUT",
+            &format!("/api/v1/members/1/numbers/{path}/directory"),
+            Some(TOKEN),
+            Some(entries),
+        );
+        assert_eq!(set.status, 200, "{number}: {}", set.body);
+        for transport in ["+notcp", "+tcp"] {
+            let answer = dig_until(exchange.dns(), &[transport, "NAPTR", name], 1);
+            assert_eq!(answer.status, "NOERROR", "{number}: {}", answer.output);
+            assert!(answer.authoritative());
+            assert_eq!(naptrs(&answer), [record], "{number}: {}", answer.output);
+        }
+    }
+    // The company's own node, above its branch, exists without data.
+    let company = dig(
+        exchange.dns(),
+        &["NAPTR", "0.0.2.6.0.0.2.6.vns.callex.arpa."],
+    );
+    assert_eq!(company.status, "NOERROR", "{}", company.output);
+    assert!(company.answers.is_empty());
+    exchange.terminate();
+}
+
+#[test]
 fn the_http_api_and_the_short_link_serve_the_same_directory() {
     let exchange = exchange_with_alice("directory-http", &[]);
     let http = exchange.http();

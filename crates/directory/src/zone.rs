@@ -144,12 +144,7 @@ impl Snapshot {
             ..Snapshot::default()
         };
         for listing in listings {
-            let kind = match listing.kind {
-                store::NumberKind::Pin => numbering::NumberKind::Pin,
-                store::NumberKind::Vns => numbering::NumberKind::Vns,
-                store::NumberKind::E164 => numbering::NumberKind::E164,
-            };
-            let number = match numbering::Number::from_key(kind, &listing.number) {
+            let number = match numbering::Number::from_key(listing.kind.into(), &listing.number) {
                 Ok(number) => number,
                 Err(err) => {
                     warn!(
@@ -366,6 +361,14 @@ mod tests {
                     },
                 ),
                 listing("62006200", NumberKind::Vns, DirectoryEntries::default()),
+                listing(
+                    "+82262006200",
+                    NumberKind::E164,
+                    DirectoryEntries {
+                        sip: Some("sips:alice@example.com;transport=tls".into()),
+                        ..DirectoryEntries::default()
+                    },
+                ),
                 listing("not-a-key", NumberKind::Pin, all_three()),
             ],
         )
@@ -471,6 +474,25 @@ mod tests {
     }
 
     #[test]
+    fn an_e164_number_is_named_as_under_e164_arpa() {
+        let answer = ask(
+            &snapshot(),
+            &name("0.0.2.6.0.0.2.6.2.2.8.e164.callex.arpa."),
+            RecordType::ANY,
+        );
+        assert_eq!(
+            naptrs(&answer),
+            [(
+                100,
+                10,
+                "u".into(),
+                "E2U+sip".into(),
+                "!^.*$!sips:alice@example.com;transport=tls!".into()
+            )]
+        );
+    }
+
+    #[test]
     fn a_held_number_listing_nothing_or_asked_another_type_has_no_data() {
         let snapshot = snapshot();
         for (text, query_type) in [
@@ -495,6 +517,8 @@ mod tests {
             "2.6.2.0.082.pin.callex.arpa.",
             "#.0.0.2.6.0.0.2.6.vns.callex.arpa.",
             "6.vns.callex.arpa.",
+            "e164.callex.arpa.",
+            "2.8.e164.callex.arpa.",
         ] {
             let answer = ask(&snapshot, &name(text), RecordType::NAPTR);
             assert_eq!(answer.code, ResponseCode::NoError, "{text}");
@@ -510,7 +534,7 @@ mod tests {
             "1.0.2.6.0.0.2.6.2.0.082.pin.callex.arpa.",
             "9.0.0.2.6.0.0.2.6.2.2.8.e164.callex.arpa.",
             "0.0.2.6.0.0.2.6.2.0.082.pin.extra.callex.arpa.",
-            "e164.callex.arpa.",
+            "0.0.2.6.0.0.2.6.2.2.8.e164.pin.callex.arpa.",
             "www.callex.arpa.",
             "12.34.pin.callex.arpa.",
             "é.0.0.2.6.0.0.2.6.vns.callex.arpa.",

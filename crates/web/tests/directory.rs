@@ -11,6 +11,7 @@ use tower::ServiceExt;
 
 const PIN: &str = "0262006200082";
 const VNS: &str = "62006200#082";
+const E164: &str = "+82262006200";
 
 struct Web {
     router: Router,
@@ -21,8 +22,8 @@ struct Web {
     _dir: tempfile::TempDir,
 }
 
-/// Alice holds the PIN 02-6200-6200-082, Acme the VNS 6200-6200#082 and
-/// the bare 6200-6200.
+/// Alice holds the PIN 02-6200-6200-082 and the E.164 number
+/// +82 2 6200 6200, Acme the VNS 6200-6200#082 and the bare 6200-6200.
 async fn web() -> Web {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(dir.path().to_str().expect("a UTF-8 path"))
@@ -50,6 +51,10 @@ async fn web() -> Web {
         members.push(member.id);
     }
     store.grant(PIN, NumberKind::Pin, members[0]).await.unwrap();
+    store
+        .grant(E164, NumberKind::E164, members[0])
+        .await
+        .unwrap();
     store.grant(VNS, NumberKind::Vns, members[1]).await.unwrap();
     store
         .grant("62006200", NumberKind::Vns, members[1])
@@ -267,6 +272,32 @@ async fn a_vns_branch_is_written_with_percent_23_and_a_held_number_may_list_noth
 }
 
 #[tokio::test]
+async fn an_e164_number_is_read_with_its_plus_or_00() {
+    let web = web().await;
+    let set = web
+        .put_directory(
+            web.alice,
+            "%2B82%202%206200%206200",
+            json!({"sip": "sip:alice@example.com"}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(set.json()["key"], E164);
+    for written in ["+82262006200", "%2B82-2-6200-6200", "0082262006200"] {
+        let read = web.get(&format!("/api/v1/directory/{written}")).await;
+        assert_eq!(read.status, StatusCode::OK, "{written}: {}", read.text);
+        assert_eq!(read.json()["key"], E164, "{written}");
+        assert_eq!(read.json()["number"], "+82262006200", "{written}");
+    }
+    let pin = web.get(&format!("/api/v1/directory/{PIN}")).await;
+    assert_eq!(
+        pin.json()["records"],
+        json!([]),
+        "the PIN is a number of its own"
+    );
+}
+
+#[tokio::test]
 async fn setting_entries_needs_the_operator_token() {
     let web = web().await;
     let uri = format!("/api/v1/members/{}/numbers/{PIN}/directory", web.alice);
@@ -335,9 +366,9 @@ async fn bad_numbers_are_problem_documents_that_say_what_is_wrong() {
             "nobody holds number",
         ),
         (
-            "%2B82262006200",
+            "%2B442079460000",
             StatusCode::NOT_FOUND,
-            "nobody holds number \"+82262006200\"",
+            "nobody holds number \"+442079460000\"",
         ),
     ] {
         let reply = web.get(&format!("/api/v1/directory/{path}")).await;
