@@ -56,7 +56,10 @@ impl DialPlan {
         region: &str,
         held: &HashMap<String, bool>,
     ) -> Result<Decision, DialError> {
-        let answers = Answers(held);
+        let answers = Asking {
+            held: Some(held),
+            ..Asking::default()
+        };
         with_dial_string(request_uri, |dialled| {
             self.classifier.classify(dialled, &caller(region), &answers)
         })
@@ -119,23 +122,26 @@ pub fn callee_key(decision: &Decision) -> Option<String> {
     }
 }
 
-/// Holds nothing; remembers what it was asked.
+/// Answers from `held` (nothing is held without it), and remembers what
+/// it was asked.
 #[derive(Default)]
-struct Asking {
+struct Asking<'a> {
+    held: Option<&'a HashMap<String, bool>>,
     keys: RefCell<Vec<String>>,
 }
 
-impl Asking {
+impl Asking<'_> {
     fn ask(&self, key: String) -> bool {
+        let held = self.held.and_then(|held| held.get(&key)) == Some(&true);
         let mut keys = self.keys.borrow_mut();
         if !keys.contains(&key) {
             keys.push(key);
         }
-        false
+        held
     }
 }
 
-impl Registry for Asking {
+impl Registry for Asking<'_> {
     fn pin_held(&self, pin: &Pin) -> bool {
         self.ask(pin.key())
     }
@@ -147,26 +153,6 @@ impl Registry for Asking {
     }
     // Verified e-mail addresses and domains come with the members issue's
     // claims; until then none is verified.
-    fn member_email(&self, _: &str) -> Option<Pin> {
-        None
-    }
-    fn company_domain(&self, _: &str) -> Option<Vns> {
-        None
-    }
-}
-
-struct Answers<'a>(&'a HashMap<String, bool>);
-
-impl Registry for Answers<'_> {
-    fn pin_held(&self, pin: &Pin) -> bool {
-        self.0.get(&pin.key()) == Some(&true)
-    }
-    fn vns_held(&self, vns: &Vns) -> bool {
-        self.0.get(&vns.key()) == Some(&true)
-    }
-    fn e164_held(&self, number: &E164) -> bool {
-        self.0.get(&number.to_string()) == Some(&true)
-    }
     fn member_email(&self, _: &str) -> Option<Pin> {
         None
     }
