@@ -375,6 +375,46 @@ fn the_apex_is_configurable_and_an_edit_is_served_at_once() {
 }
 
 #[test]
+fn an_answer_too_long_for_udp_is_truncated_and_dig_gets_it_whole_over_tcp() {
+    require_dig();
+    let exchange = exchange_with_alice("directory-truncated", &[]);
+    let long = format!(
+        r#"{{"sip": "sip:{}@example.com", "web": "https://{}.example.com/",
+            "email": "{}@example.com"}}"#,
+        "b".repeat(200),
+        "c".repeat(63),
+        "d".repeat(200)
+    );
+    let set = http_request(
+        exchange.http(),
+        "PUT",
+        &format!("/api/v1/members/1/numbers/{ALICE}/directory"),
+        Some(TOKEN),
+        Some(&long),
+    );
+    assert_eq!(set.status, 200, "{}", set.body);
+    // Without EDNS a UDP answer holds 512 bytes: the TC bit says there is
+    // more, and dig asks again over TCP, on the same port.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let truncated = loop {
+        let answer = dig(exchange.dns(), &["+noedns", "+ignore", "NAPTR", ALICE_NAME]);
+        if answer.flags.iter().any(|f| f == "tc") || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        truncated.flags.iter().any(|f| f == "tc"),
+        "{}",
+        truncated.output
+    );
+    let whole = dig(exchange.dns(), &["+noedns", "NAPTR", ALICE_NAME]);
+    assert!(whole.output.contains("(TCP)"), "{}", whole.output);
+    assert_eq!(naptrs(&whole).len(), 3, "{}", whole.output);
+    exchange.terminate();
+}
+
+#[test]
 fn a_taken_dns_port_or_a_bad_apex_is_a_clear_error_and_exit_1() {
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("take a port");
     let addr = taken.local_addr().unwrap();
