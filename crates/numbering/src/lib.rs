@@ -4,6 +4,8 @@
 //! - [`Pin`] (individuals, `02-6200-6200-082`), [`Vns`] (companies,
 //!   `6200-6200#082`), [`E164`] (the PSTN): one canonical form each, read
 //!   from any written form (separators ignored, `#` raw or `%23`).
+//! - [`E164::from_national`]: a number as written in a country
+//!   (`010-1234-5678` in Korea is `+82 10-1234-5678`).
 //! - [`Pin::to_e164`] / [`Pin::from_e164`]: a PIN whose middle part is a
 //!   real number maps to it both ways, by libphonenumber's metadata.
 //! - [`classify`](Classifier::classify): a dial string, the caller and the
@@ -40,5 +42,5 @@ pub use classify::{
 pub use number::{
     candidates, Digits, Number, NumberError, NumberKind, Pin, Vns, E164, MAX_WRITTEN,
 };
-pub use plan::{dialing_rules, CountryCode, DialingRules, Lengths};
+pub use plan::{dialing_rules, CountryCode, DialingRules, Dialled, Lengths};
 pub use prefix::PrefixTable;

@@ -287,6 +287,23 @@ impl E164 {
         })
     }
 
+    /// A number as written by someone in `region` (ISO 3166, `"KR"`):
+    /// `010-1234-5678` there is `+82 10-1234-5678`; `+…` and `00…` are
+    /// read as international.
+    pub fn from_national(written: &str, region: &str) -> Result<E164, NumberError> {
+        let read = Written::read(written)?;
+        if read.hash.is_some() {
+            return Err(NumberError::MisplacedHash);
+        }
+        if read.plus {
+            return E164::from_digits(read.digits());
+        }
+        let rules = crate::plan::dialing_rules(region).ok_or(NumberError::NotANumber {
+            reason: "no numbering plan for that country",
+        })?;
+        Ok(rules.number(read.digits())?.0)
+    }
+
     pub fn code(&self) -> CountryCode {
         self.code
     }
@@ -826,6 +843,38 @@ mod tests {
             "+82 1".parse::<E164>(),
             Err(NumberError::TooFewDigits { .. })
         ));
+    }
+
+    #[test]
+    fn national_numbers_are_relative_to_a_country() {
+        let mobile = E164::from_national("010-1234-5678", "KR").unwrap();
+        assert_eq!(mobile.to_string(), "+821012345678");
+        assert_eq!(
+            E164::from_national("(212) 555-0100", "US")
+                .unwrap()
+                .to_string(),
+            "+12125550100"
+        );
+        assert_eq!(
+            E164::from_national("1 212 555 0100", "US")
+                .unwrap()
+                .to_string(),
+            "+12125550100"
+        );
+        assert_eq!(
+            E164::from_national("011 82 2 6200 6200", "US")
+                .unwrap()
+                .to_string(),
+            "+82262006200"
+        );
+        assert_eq!(
+            E164::from_national("06 1234 5678", "IT")
+                .unwrap()
+                .to_string(),
+            "+390612345678"
+        );
+        assert!(E164::from_national("010-1234-5678", "XX").is_err());
+        assert!(E164::from_national("010", "KR").is_err());
     }
 
     #[test]

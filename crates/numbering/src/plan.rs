@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 use phonenumber::metadata::DATABASE;
 use rustc_hash::FxHashMap;
 
+use crate::number::{NumberError, E164, MAX_WRITTEN};
+
 /// An E.164 country calling code that the ITU has assigned (`1`, `82`,
 /// `852`, also the non-geographic `800`, `882`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -128,6 +130,49 @@ pub struct DialingRules {
     /// SPEC.md promises), plus the region's own where it is one plain digit
     /// string (`011` in the NANP, `010` in Japan). Longest first.
     pub international_prefixes: Vec<String>,
+}
+
+/// How digits dialled in a region reached an E.164 number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialled<'a> {
+    /// After an international prefix (`00`, `011`).
+    International { prefix: &'a str },
+    /// A national number of the region, with or without its trunk prefix.
+    National { trunk_prefix: bool },
+}
+
+impl DialingRules {
+    /// The E.164 number that `digits` (0-9 only, as dialled in this
+    /// region) stand for: after an international prefix, a country code;
+    /// otherwise a national number, its trunk prefix optional.
+    pub fn number(&self, digits: &[u8]) -> Result<(E164, Dialled<'_>), NumberError> {
+        for prefix in &self.international_prefixes {
+            if let Some(international) = digits.strip_prefix(prefix.as_bytes()) {
+                let number = E164::from_digits(international)?;
+                return Ok((number, Dialled::International { prefix }));
+            }
+        }
+        let (national, trunk_prefix) = match self.national_prefix.as_deref() {
+            Some(prefix) => match digits.strip_prefix(prefix.as_bytes()) {
+                Some(national) => (national, true),
+                None => (digits, false),
+            },
+            None => (digits, false),
+        };
+        // The country code and the national number, on the stack: this
+        // runs for most calls.
+        let mut international = [0u8; 3 + MAX_WRITTEN];
+        let padded = self.code.padded();
+        let code = &padded[3 - self.code.digit_count()..];
+        let length = code.len() + national.len();
+        if length > international.len() {
+            return Err(NumberError::TooLong { length });
+        }
+        international[..code.len()].copy_from_slice(code);
+        international[code.len()..length].copy_from_slice(national);
+        let number = E164::from_digits(&international[..length])?;
+        Ok((number, Dialled::National { trunk_prefix }))
+    }
 }
 
 #[derive(Debug)]

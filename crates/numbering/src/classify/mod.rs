@@ -25,7 +25,7 @@
 use std::fmt;
 
 use crate::number::{NumberError, Pin, Vns, Written, E164, MAX_WRITTEN};
-use crate::plan::{dialing_rules, CountryCode, DialingRules};
+use crate::plan::{dialing_rules, CountryCode, DialingRules, Dialled};
 use crate::prefix::PrefixTable;
 
 /// What a terminal dialled.
@@ -417,35 +417,15 @@ impl Classifier {
                 ));
             }
         }
-        for prefix in &rules.international_prefixes {
-            if let Some(international) = digits.strip_prefix(prefix.as_bytes()) {
-                let number = E164::from_digits(international)?;
-                let reading = Reading::International {
-                    prefix: prefix.clone(),
-                };
-                return Ok((self.number_target(number, registry), reading));
-            }
-        }
-        let (national, trunk_prefix) = match rules.national_prefix.as_deref() {
-            Some(prefix) => match digits.strip_prefix(prefix.as_bytes()) {
-                Some(national) => (national, true),
-                None => (digits, false),
+        let (number, how) = rules.number(digits)?;
+        let reading = match how {
+            Dialled::International { prefix } => Reading::International {
+                prefix: prefix.to_owned(),
             },
-            None => (digits, false),
-        };
-        let mut international = [0u8; MAX_WRITTEN + 3];
-        let padded = rules.code.padded();
-        let code = &padded[3 - rules.code.digit_count()..];
-        let length = code.len() + national.len();
-        if length > international.len() {
-            return Err(NumberError::TooLong { length }.into());
-        }
-        international[..code.len()].copy_from_slice(code);
-        international[code.len()..length].copy_from_slice(national);
-        let number = E164::from_digits(&international[..length])?;
-        let reading = Reading::National {
-            region: rules.region.clone(),
-            trunk_prefix,
+            Dialled::National { trunk_prefix } => Reading::National {
+                region: rules.region.clone(),
+                trunk_prefix,
+            },
         };
         Ok((self.number_target(number, registry), reading))
     }
