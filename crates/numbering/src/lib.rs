@@ -37,7 +37,7 @@ mod prefix;
 
 pub use classify::{
     Business, BusinessSignal, Caller, Classifier, Decision, Destination, DialError, DialString,
-    Reading, Registry, Route, Target,
+    How, Reading, Registry, Route, Target,
 };
 pub use number::{
     candidates, Digits, Number, NumberError, NumberKind, Pin, Vns, E164, MAX_WRITTEN,

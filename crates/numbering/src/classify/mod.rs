@@ -568,28 +568,23 @@ impl fmt::Display for Target {
     }
 }
 
-impl fmt::Display for Decision {
+impl fmt::Display for Reading {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.business {
-            Some(Business::Requested) => f.write_str("business call (asked for by the phone); ")?,
-            Some(Business::Signal) => f.write_str("business call (signal dialled); ")?,
-            None => {}
-        }
-        match &self.reading {
-            Reading::Email(email) => write!(f, "{email} is a member's verified e-mail")?,
-            Reading::Domain(domain) => write!(f, "{domain} is a company's verified domain")?,
-            Reading::ForeignAddress => f.write_str("an address at another domain")?,
-            Reading::CompanyHash => f.write_str("a company number (#)")?,
-            Reading::Pin => f.write_str("a PIN")?,
+        match self {
+            Reading::Email(email) => write!(f, "{email} is a member's verified e-mail"),
+            Reading::Domain(domain) => write!(f, "{domain} is a company's verified domain"),
+            Reading::ForeignAddress => f.write_str("an address at another domain"),
+            Reading::CompanyHash => f.write_str("a company number (#)"),
+            Reading::Pin => f.write_str("a PIN"),
             Reading::BareCompany {
                 caller_country: true,
-            } => f.write_str("a company's number, its branch in the caller's country")?,
+            } => f.write_str("a company's number, its branch in the caller's country"),
             Reading::BareCompany {
                 caller_country: false,
-            } => f.write_str("a company's number, no branch in the caller's country")?,
-            Reading::Plus => f.write_str("an international number (+)")?,
+            } => f.write_str("a company's number, no branch in the caller's country"),
+            Reading::Plus => f.write_str("an international number (+)"),
             Reading::International { prefix } => {
-                write!(f, "an international number (prefix {prefix})")?
+                write!(f, "an international number (prefix {prefix})")
             }
             Reading::National {
                 region,
@@ -598,9 +593,37 @@ impl fmt::Display for Decision {
                 f,
                 "a national number of {region}{}",
                 if *trunk_prefix { " (trunk prefix)" } else { "" }
-            )?,
+            ),
         }
-        write!(f, " → {}", self.target)
+    }
+}
+
+/// How a call was read, without where it goes: cheap to write (no
+/// number formatting), for a call record that names its callee already.
+pub struct How<'a>(&'a Decision);
+
+impl fmt::Display for How<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.business {
+            Some(Business::Requested) => f.write_str("business call (asked for by the phone); ")?,
+            Some(Business::Signal) => f.write_str("business call (signal dialled); ")?,
+            None => {}
+        }
+        self.0.reading.fmt(f)
+    }
+}
+
+impl Decision {
+    /// The explanation without the target: "business call (signal
+    /// dialled); a national number of KR (trunk prefix)".
+    pub fn how(&self) -> How<'_> {
+        How(self)
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} → {}", self.how(), self.target)
     }
 }
 
