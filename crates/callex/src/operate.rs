@@ -338,6 +338,7 @@ impl CdrCommand {
             "CODE",
             "DURATION",
             "CALL",
+            "DECISION",
         ]
         .map(String::from)];
         for cdr in &cdrs {
@@ -349,6 +350,7 @@ impl CdrCommand {
                 cdr.sip_code.map(|c| c.to_string()).unwrap_or_default(),
                 format!("{}.{:03}s", cdr.duration_ms / 1000, cdr.duration_ms % 1000),
                 cdr.call_id.clone(),
+                cdr.decision.clone().unwrap_or_default(),
             ]);
         }
         for line in table(&rows) {
@@ -382,6 +384,7 @@ fn cdr_json(cdr: &Cdr) -> serde_json::Value {
         "caller": cdr.caller,
         "callee_dialled": cdr.callee_dialled,
         "callee_presented": cdr.callee_presented,
+        "decision": cdr.decision,
         "start_at": cdr.start_at,
         "answer_at": cdr.answer_at,
         "end_at": cdr.end_at,

@@ -26,6 +26,7 @@ fn call(n: usize) -> ActiveCall {
         caller: "0262006200082".into(),
         callee_dialled: "0262006201082".into(),
         callee_presented: Some("0262006201082".into()),
+        decision: Some("a national number of KR (trunk prefix)".into()),
         start_at: 1_700_000_000_000,
         answer_at: Some(1_700_000_001_000),
     }

@@ -46,6 +46,8 @@ pub mod limits {
     pub const NODE: usize = 64;
     pub const CALL_ID: usize = 128;
     pub const PARTY: usize = 256;
+    /// A call's decision: one sentence, short enough to read in a list.
+    pub const DECISION: usize = 300;
     pub const TOKEN_NAME: usize = 100;
     pub const TOKEN: usize = 256;
     /// The most rows one page returns, whatever the page asks for.
@@ -404,6 +406,10 @@ pub struct ActiveCall {
     pub callee_dialled: String,
     /// The callee as the exchange sent it on the B leg, once routed.
     pub callee_presented: Option<String>,
+    /// How the exchange read the dial string ("a national number of KR
+    /// (trunk prefix)", "business call (signal dialled); a PIN"), or why it
+    /// refused it ("6200-6200#082 is not in service").
+    pub decision: Option<String>,
     pub start_at: UnixMillis,
     pub answer_at: Option<UnixMillis>,
 }
@@ -420,6 +426,9 @@ impl ActiveCall {
         check_text("callee dialled", &self.callee_dialled, limits::PARTY)?;
         if let Some(presented) = &self.callee_presented {
             check_text("callee presented", presented, limits::PARTY)?;
+        }
+        if let Some(decision) = &self.decision {
+            check_text("decision", decision, limits::DECISION)?;
         }
         if let Some(answer_at) = self.answer_at {
             if answer_at < self.start_at {
@@ -448,6 +457,7 @@ impl ActiveCall {
             caller: self.caller,
             callee_dialled: self.callee_dialled,
             callee_presented: self.callee_presented,
+            decision: self.decision,
             start_at: self.start_at,
             answer_at: self.answer_at,
             end_at,
@@ -487,6 +497,9 @@ pub struct NewCdr {
     pub caller: String,
     pub callee_dialled: String,
     pub callee_presented: Option<String>,
+    /// How the exchange read the dial string, or why it refused it (see
+    /// [`ActiveCall::decision`]).
+    pub decision: Option<String>,
     pub start_at: UnixMillis,
     pub answer_at: Option<UnixMillis>,
     pub end_at: UnixMillis,
@@ -513,6 +526,9 @@ impl NewCdr {
         check_text("callee dialled", &self.callee_dialled, limits::PARTY)?;
         if let Some(presented) = &self.callee_presented {
             check_text("callee presented", presented, limits::PARTY)?;
+        }
+        if let Some(decision) = &self.decision {
+            check_text("decision", decision, limits::DECISION)?;
         }
         let call = &self.call_id;
         if self.end_at < self.start_at {
@@ -579,6 +595,9 @@ pub struct Cdr {
     pub caller: String,
     pub callee_dialled: String,
     pub callee_presented: Option<String>,
+    /// How the exchange read the dial string, or why it refused it (see
+    /// [`ActiveCall::decision`]).
+    pub decision: Option<String>,
     pub start_at: UnixMillis,
     pub answer_at: Option<UnixMillis>,
     pub end_at: UnixMillis,

@@ -34,6 +34,8 @@ on_both_engines!(
     a_batch_with_one_bad_record_writes_nothing,
     a_large_batch_is_written_whole,
     interrupted_calls_are_closed_on_restart_with_what_is_known,
+    a_calls_decision_is_kept_through_answer_close_and_recovery,
+    a_bad_decision_is_refused_and_changes_nothing,
     cdrs_are_listed_by_filter_and_page,
     bad_call_input_is_refused_and_changes_nothing,
     a_cdr_written_before_the_process_is_killed_is_there_after_restart,
@@ -86,6 +88,7 @@ fn call(call_id: &str, node: &str, start_at: i64) -> ActiveCall {
         caller: "4420".into(),
         callee_dialled: "4421".into(),
         callee_presented: Some("4421".into()),
+        decision: None,
         start_at,
         answer_at: None,
     }
@@ -1192,6 +1195,130 @@ async fn interrupted_calls_are_closed_on_restart_with_what_is_known(db: TestDb) 
         .await
         .unwrap();
     assert_eq!(stored.len(), 3);
+}
+
+const TRUNK: &str = "a national number of KR (trunk prefix)";
+const SIGNAL: &str = "business call (signal dialled); a PIN";
+const REFUSED: &str = "6200-6200#082 is not in service";
+
+fn decided(call_id: &str, node: &str, start_at: i64, decision: &str) -> ActiveCall {
+    ActiveCall {
+        decision: Some(decision.into()),
+        ..call(call_id, node, start_at)
+    }
+}
+
+async fn a_calls_decision_is_kept_through_answer_close_and_recovery(db: TestDb) {
+    let store = db.open().await;
+    // Closed by the switch: opened, answered, then its CDR from the active call.
+    store
+        .open_call(&decided("closed", "node-a", 1_000, TRUNK))
+        .await
+        .unwrap();
+    store
+        .mark_answered("closed", 1_500, Some("closed-b"))
+        .await
+        .unwrap();
+    let active = store.active_calls("node-a").await.unwrap();
+    assert_eq!(active[0].decision.as_deref(), Some(TRUNK));
+    let ended = active[0]
+        .clone()
+        .into_cdr(9_000, Disposition::Answered, Some(200));
+    assert_eq!(store.close_calls(&[ended]).await.unwrap(), 1);
+
+    // Refused at once, in a batch; and one left open by a node that dies,
+    // answered or not.
+    let refused = decided("refused", "node-a", 2_000, REFUSED).into_cdr(
+        2_010,
+        Disposition::Failed,
+        Some(404),
+    );
+    let outcome = store
+        .write_calls(&CallBatch {
+            opened: vec![
+                decided("talking", "node-a", 3_000, SIGNAL),
+                decided("ringing", "node-a", 4_000, TRUNK),
+                call("undecided", "node-a", 5_000),
+            ],
+            answered: vec![Answer {
+                call_id: "talking".into(),
+                answer_at: 3_500,
+                b_leg_call_id: None,
+            }],
+            closed: vec![refused],
+        })
+        .await
+        .unwrap();
+    assert_eq!((outcome.opened, outcome.closed), (3, 1));
+    drop(store);
+
+    let store = db.open().await;
+    let recovered = store.recover_interrupted("node-a", 10_000).await.unwrap();
+    assert_eq!(recovered.len(), 3);
+    let decisions = |cdrs: &[Cdr]| {
+        let mut decisions: Vec<(String, Option<String>)> = cdrs
+            .iter()
+            .map(|c| (c.call_id.clone(), c.decision.clone()))
+            .collect();
+        decisions.sort();
+        decisions
+    };
+    let expected = |ids: &[(&str, Option<&str>)]| {
+        ids.iter()
+            .map(|(id, decision)| (id.to_string(), decision.map(str::to_owned)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        decisions(&recovered),
+        expected(&[
+            ("ringing", Some(TRUNK)),
+            ("talking", Some(SIGNAL)),
+            ("undecided", None),
+        ]),
+        "recovery writes what the returned CDRs say"
+    );
+    assert_eq!(
+        decisions(&all_cdrs(&store).await),
+        expected(&[
+            ("closed", Some(TRUNK)),
+            ("refused", Some(REFUSED)),
+            ("ringing", Some(TRUNK)),
+            ("talking", Some(SIGNAL)),
+            ("undecided", None),
+        ])
+    );
+}
+
+async fn a_bad_decision_is_refused_and_changes_nothing(db: TestDb) {
+    let store = db.open().await;
+    let too_long = "x".repeat(limits::DECISION + 1);
+    let longest = "é".repeat(limits::DECISION); // characters, not bytes
+    for bad in [too_long.as_str(), "a PIN\r\nX-Forged: 1", "a\tPIN", ""] {
+        assert_invalid(
+            store.open_call(&decided("call-1", "node-a", 0, bad)).await,
+            "decision",
+        );
+        let cdr = decided("call-2", "node-a", 0, bad).into_cdr(10, Disposition::Busy, Some(486));
+        assert_invalid(
+            store.close_calls(std::slice::from_ref(&cdr)).await,
+            "decision",
+        );
+        let batch = CallBatch {
+            opened: vec![call("call-3", "node-a", 0)],
+            answered: vec![],
+            closed: vec![cdr],
+        };
+        assert_invalid(store.write_calls(&batch).await, "decision");
+    }
+    assert!(store.active_calls("node-a").await.unwrap().is_empty());
+    assert!(all_cdrs(&store).await.is_empty());
+
+    store
+        .open_call(&decided("call-4", "node-a", 0, &longest))
+        .await
+        .unwrap();
+    let recovered = store.recover_interrupted("node-a", 10).await.unwrap();
+    assert_eq!(recovered[0].decision.as_deref(), Some(longest.as_str()));
 }
 
 async fn cdrs_are_listed_by_filter_and_page(db: TestDb) {

@@ -586,6 +586,7 @@ impl CallController {
             caller: caller.clone(),
             callee_dialled,
             callee_presented: callee.clone(),
+            decision: None,
             start_at: clock.wall,
             answer_at: None,
         };

@@ -222,6 +222,7 @@ mod tests {
             caller: "1".into(),
             callee_dialled: "2".into(),
             callee_presented: None,
+            decision: None,
             start_at: 1,
             answer_at: None,
         }

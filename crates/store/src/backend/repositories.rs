@@ -108,6 +108,7 @@ fn active_call_from_row(row: &DbRow) -> Result<ActiveCall> {
         caller: row.try_get("caller")?,
         callee_dialled: row.try_get("callee_dialled")?,
         callee_presented: row.try_get("callee_presented")?,
+        decision: row.try_get("decision")?,
         start_at: row.try_get("start_at")?,
         answer_at: row.try_get("answer_at")?,
     })
@@ -123,6 +124,7 @@ fn cdr_from_row(row: &DbRow) -> Result<Cdr> {
         caller: row.try_get("caller")?,
         callee_dialled: row.try_get("callee_dialled")?,
         callee_presented: row.try_get("callee_presented")?,
+        decision: row.try_get("decision")?,
         start_at: row.try_get("start_at")?,
         answer_at: row.try_get("answer_at")?,
         end_at: row.try_get("end_at")?,

@@ -20,20 +20,21 @@ macro_rules! binding_columns {
 macro_rules! active_call_columns {
     () => {
         "call_id, node, a_leg_call_id, b_leg_call_id, caller, callee_dialled, callee_presented, \
-         start_at, answer_at"
+         decision, start_at, answer_at"
     };
 }
 macro_rules! cdr_columns {
     () => {
         "id, call_id, node, a_leg_call_id, b_leg_call_id, caller, callee_dialled, \
-         callee_presented, start_at, answer_at, end_at, duration_ms, disposition, sip_code"
+         callee_presented, decision, start_at, answer_at, end_at, duration_ms, disposition, \
+         sip_code"
     };
 }
 /// A CDR's columns as the switch gives them (the id is the database's).
 macro_rules! new_cdr_columns {
     () => {
         "call_id, node, a_leg_call_id, b_leg_call_id, caller, callee_dialled, callee_presented, \
-         start_at, answer_at, end_at, duration_ms, disposition, sip_code"
+         decision, start_at, answer_at, end_at, duration_ms, disposition, sip_code"
     };
 }
 macro_rules! token_columns {
@@ -172,7 +173,7 @@ pub(crate) const INSERT_ACTIVE_CALLS_UNNEST: &str = concat!(
     "INSERT INTO active_calls (",
     active_call_columns!(),
     ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-       $6::text[], $7::text[], $8::int8[], $9::int8[]) \
+       $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[]) \
      ON CONFLICT (call_id) DO NOTHING"
 );
 pub(crate) const ANSWER_CALLS_UNNEST: &str = "UPDATE active_calls AS a \
@@ -185,8 +186,8 @@ macro_rules! insert_cdrs_unnest {
             "INSERT INTO cdrs (",
             new_cdr_columns!(),
             ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-               $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], \
-               $12::text[], $13::int8[]) \
+               $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[], $11::int8[], \
+               $12::int8[], $13::text[], $14::int8[]) \
              ON CONFLICT (call_id) DO NOTHING"
         )
     };

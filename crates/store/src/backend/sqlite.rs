@@ -140,6 +140,26 @@ impl SqliteStore {
 
 const MAX_CHUNK: usize = 64;
 
+// A statement binds at most SQLITE_MAX_VARIABLE_NUMBER values (32766 since
+// SQLite 3.32; the bundled library is newer): a full chunk of the widest row,
+// a CDR, must fit, whatever columns are added to it.
+const MAX_VARIABLES: usize = 32_766;
+const _: () = assert!(MAX_CHUNK * column_count(sql::new_cdr_columns!()) <= MAX_VARIABLES);
+
+/// How many names a column list (`"a, b, c"`) holds.
+const fn column_count(columns: &str) -> usize {
+    let bytes = columns.as_bytes();
+    let mut count = 1;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b',' {
+            count += 1;
+        }
+        i += 1;
+    }
+    count
+}
+
 fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = rows;
     std::iter::from_fn(move || {
@@ -169,6 +189,7 @@ async fn insert_active_calls(conn: &mut SqliteConnection, calls: &[ActiveCall]) 
                 .push_bind(&call.caller)
                 .push_bind(&call.callee_dialled)
                 .push_bind(&call.callee_presented)
+                .push_bind(&call.decision)
                 .push_bind(call.start_at)
                 .push_bind(call.answer_at);
         });
@@ -238,6 +259,7 @@ fn cdr_insert(chunk: &[NewCdr]) -> QueryBuilder<'_, Db> {
             .push_bind(&cdr.caller)
             .push_bind(&cdr.callee_dialled)
             .push_bind(&cdr.callee_presented)
+            .push_bind(&cdr.decision)
             .push_bind(cdr.start_at)
             .push_bind(cdr.answer_at)
             .push_bind(cdr.end_at)
