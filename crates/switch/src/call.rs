@@ -569,12 +569,18 @@ impl CallController {
             },
             Err(e) => (None, Some((e.sip_status(), capitalised(&e.to_string())))),
         };
-        match &decision {
+        // The call record says how the dial string was read (its callee
+        // is in the record already), or why it was refused.
+        let explained = match &decision {
             Ok(decision) => {
-                debug!(%caller, dialled = %callee_dialled, %decision, "dial string classified")
+                debug!(%caller, dialled = %callee_dialled, %decision, "dial string classified");
+                record_text(&decision.how().to_string(), store::limits::DECISION)
             }
-            Err(e) => debug!(%caller, dialled = %callee_dialled, error = %e, "dial string refused"),
-        }
+            Err(e) => {
+                debug!(%caller, dialled = %callee_dialled, error = %e, "dial string refused");
+                record_text(&e.to_string(), store::limits::DECISION)
+            }
+        };
         let key = self.next_key;
         self.next_key += 1;
         let a = self.a_leg(&request, &source, callee.as_deref().unwrap_or("callex"));
@@ -586,7 +592,7 @@ impl CallController {
             caller: caller.clone(),
             callee_dialled,
             callee_presented: callee.clone(),
-            decision: None,
+            decision: Some(explained),
             start_at: clock.wall,
             answer_at: None,
         };
@@ -1958,9 +1964,15 @@ fn capitalised(text: &str) -> String {
 
 /// At most a CDR field's worth of `text`.
 fn excerpt(text: &str) -> String {
+    record_text(text, store::limits::PARTY)
+}
+
+/// `text` as a call record may keep it: no control characters, at most
+/// `limit` characters.
+fn record_text(text: &str, limit: usize) -> String {
     text.chars()
         .filter(|c| !c.is_control())
-        .take(store::limits::PARTY)
+        .take(limit)
         .collect()
 }
 

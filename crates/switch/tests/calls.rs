@@ -343,6 +343,7 @@ async fn a_call_is_relayed_between_members_and_the_legs_share_nothing_internal()
     );
     assert_eq!(cdr.caller, ALICE);
     assert_eq!(cdr.callee_dialled, BOB);
+    assert_eq!(cdr.decision.as_deref(), Some("a PIN"));
     assert_eq!(cdr.a_leg_call_id, calling.call_id);
     assert_eq!(cdr.b_leg_call_id.as_deref(), b_invite.call_id());
     assert!(cdr.answer_at.is_some());
@@ -484,6 +485,16 @@ async fn dial_strings_the_plan_refuses_get_a_status_and_a_reason_to_read() {
     let cdrs = cdrs(&exchange, 3).await;
     let codes: Vec<Option<u16>> = cdrs.iter().map(|c| c.sip_code).collect();
     assert_eq!(codes, [Some(484), Some(404), Some(404)]);
+    // Each record says why.
+    let decisions: Vec<&str> = cdrs.iter().filter_map(|c| c.decision.as_deref()).collect();
+    assert_eq!(
+        decisions,
+        [
+            "the national part of this number has 2 digits, fewer than 5",
+            "6200-6200#082 is not in service",
+            "an international number (+)",
+        ]
+    );
 }
 
 #[tokio::test]
