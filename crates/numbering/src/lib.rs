@@ -31,6 +31,8 @@
 
 mod classify;
 pub mod enum_dns;
+#[doc(hidden)]
+pub mod fuzzing;
 mod number;
 mod plan;
 mod prefix;
