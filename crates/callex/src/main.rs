@@ -83,6 +83,9 @@ enum Command {
     /// Call detail records: one per call, answered or not.
     #[command(subcommand)]
     Cdr(operate::CdrCommand),
+    /// How the exchange reads a dial string from a caller (what it rings,
+    /// or the refusal the caller hears), without placing a call.
+    Dial(operate::Dial),
 }
 
 /// Where the store is, for every command. Each setting also comes from its
@@ -268,6 +271,7 @@ async fn main() -> ExitCode {
         Command::Number(command) => command.run().await,
         Command::Token(command) => command.run().await,
         Command::Cdr(command) => command.run().await,
+        Command::Dial(command) => command.run().await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

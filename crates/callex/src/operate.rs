@@ -5,6 +5,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use store::prelude::*;
 use store::{Cdr, Member};
+use switch::dialplan::{self, DialPlan};
 use web::operator::{self, GrantedNumber};
 
 use crate::config::Layer;
@@ -279,6 +280,93 @@ impl TokenCommand {
         }
         Ok(())
     }
+}
+
+/// `callex dial`: what the switch would make of a dial string from a
+/// caller, with the same classifier and the same answers from the store.
+#[derive(Debug, Args)]
+pub struct Dial {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// What the caller dials: keypad digits (`010-1234-5678`,
+    /// `6200-6200#082`), or a whole `sip:`/`tel:` Request-URI.
+    dialled: String,
+    /// The caller: a number they hold, written any way.
+    #[arg(long, value_name = "NUMBER")]
+    from: String,
+}
+
+impl Dial {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let config = self.store.resolve(Layer::default())?;
+        let store = open_store(&config).await?;
+        let explained = explain_dial(&store, &config.realm, &self.dialled, &self.from).await;
+        store.close().await;
+        for line in explained? {
+            announce(&line);
+        }
+        Ok(())
+    }
+}
+
+/// The lines `callex dial` prints, or the refusal the caller would hear
+/// as the error.
+async fn explain_dial(
+    store: &Store,
+    realm: &str,
+    dialled: &str,
+    from: &str,
+) -> anyhow::Result<Vec<String>> {
+    let caller = operator::held_number(store, from).await?;
+    let plan = DialPlan::new(&[realm]);
+    let uri = request_uri(dialled, realm);
+    let (region, held) = dialplan::read_answers(store, &plan, &caller.number, &uri).await?;
+    let region = region.ok_or_else(|| {
+        anyhow::anyhow!(
+            "number {} has no member record to take a country from",
+            caller.number
+        )
+    })?;
+    match plan.decide(&uri, &region, &held) {
+        Ok(decision) => {
+            let ring = match dialplan::callee_key(&decision) {
+                Some(key) => format!("rings: the phones registered as {key}"),
+                None => {
+                    "rings: nobody yet (no route to it configured): the caller hears 404".into()
+                }
+            };
+            Ok(vec![
+                format!("caller: {} ({region})", caller.number),
+                format!("request-uri: {uri}"),
+                format!("read as: {decision}"),
+                ring,
+            ])
+        }
+        Err(refused) => Err(anyhow::anyhow!(
+            "the caller hears {} {refused} (request-uri {uri}, caller {} in {region})",
+            refused.sip_status(),
+            caller.number
+        )),
+    }
+}
+
+/// The Request-URI a phone would send for `dialled`: a URI as it is, keypad
+/// digits at the exchange's realm (`#` and spaces escaped, as in SIP).
+fn request_uri(dialled: &str, realm: &str) -> String {
+    let has_scheme = ["sip:", "sips:", "tel:"].iter().any(|scheme| {
+        dialled
+            .get(..scheme.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+    });
+    if has_scheme {
+        return dialled.to_owned();
+    }
+    let user = dialled
+        .trim()
+        .replace('%', "%25")
+        .replace('#', "%23")
+        .replace(' ', "%20");
+    format!("sip:{user}@{realm}")
 }
 
 #[derive(Debug, Subcommand)]

@@ -330,6 +330,71 @@ fn a_password_reset_finds_the_held_reading_of_the_number() {
 }
 
 #[test]
+fn dial_explains_what_a_dial_string_reaches_or_the_refusal_the_caller_hears() {
+    let data_dir = scratch_dir("dial");
+    let alice = add_member(&data_dir, "Alice");
+    let acme = add_member(&data_dir, "Acme");
+    for (number, member) in [("02-6200-6200-082", &alice), ("6200-6200#082", &acme)] {
+        succeeded(run(
+            &data_dir,
+            &["number", "grant", number, "--member", member],
+        ));
+    }
+    let dial = |dialled: &str| run(&data_dir, &["dial", dialled, "--from", "02-6200-6200-082"]);
+
+    let company = succeeded(dial("6200-6200#082"));
+    assert_eq!(
+        field(&company, "read as: "),
+        "a company number (#) → company 6200-6200#082"
+    );
+    assert_eq!(
+        field(&company, "rings: "),
+        "the phones registered as 62006200#082"
+    );
+    // The bare company number reaches the branch in the caller's country.
+    let bare = succeeded(dial("6200 6200"));
+    assert_eq!(
+        field(&bare, "read as: "),
+        "a company's number, its branch in the caller's country → company 6200-6200#082"
+    );
+    let national = succeeded(dial("010-1234-5678"));
+    assert_eq!(
+        field(&national, "read as: "),
+        "a national number of KR (trunk prefix) → +82 10-1234-5678 (PSTN)"
+    );
+
+    for (dialled, heard) in [
+        (
+            "010",
+            "the caller hears 484 the national part of this number has 2 digits",
+        ),
+        (
+            "6200-6200#001",
+            "the caller hears 404 6200-6200#001 is not in service",
+        ),
+        (
+            "02-62OO",
+            "the caller hears 404 'O' at position 6 is not part of a number",
+        ),
+    ] {
+        let out = dial(dialled);
+        assert_eq!(out.status.code(), Some(1), "{dialled}");
+        assert!(stderr(&out).contains(heard), "{dialled}: {}", stderr(&out));
+    }
+    let stranger = run(
+        &data_dir,
+        &["dial", "010-1234-5678", "--from", "+44 20 7946 0000"],
+    );
+    assert_eq!(stranger.status.code(), Some(1));
+    assert!(
+        stderr(&stranger).contains("nobody holds number"),
+        "{}",
+        stderr(&stranger)
+    );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
 fn token_create_prints_a_token_once_and_a_taken_name_is_exit_1() {
     let data_dir = scratch_dir("token");
     let token = succeeded(run(&data_dir, &["token", "create", "billing"]));

@@ -100,17 +100,8 @@ pub async fn look_up(
     if ha1.is_none() {
         return Ok(CallLookedUp::default());
     }
-    let region = match store.holder(&lookup.username).await? {
-        Some(holder) => store.member(holder.member_id).await?.map(|m| m.country),
-        None => None,
-    };
-    let mut held = HashMap::new();
-    if let Some(region) = &region {
-        for number in plan.questions(&lookup.request_uri, region) {
-            let is_held = store.holder(&number).await?.is_some();
-            held.insert(number, is_held);
-        }
-    }
+    let (region, held) =
+        dialplan::read_answers(store, plan, &lookup.username, &lookup.request_uri).await?;
     Ok(CallLookedUp { ha1, region, held })
 }
 

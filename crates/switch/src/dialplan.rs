@@ -17,6 +17,7 @@ use numbering::{
     Registry, Target, Vns, E164,
 };
 use sip::uri::Uri;
+use store::prelude::*;
 
 /// The operator's numbering configuration, shared by the controller and
 /// the look-up tasks.
@@ -65,6 +66,30 @@ impl DialPlan {
         })
         .unwrap_or(Err(DialError::Nothing))
     }
+}
+
+/// Reads from the store what classifying `request_uri` for the holder of
+/// `username` needs: the holder's country (their member record's) and
+/// whether each number the classifier may ask about is held. `None` for a
+/// username nobody holds.
+pub async fn read_answers(
+    store: &Store,
+    plan: &DialPlan,
+    username: &str,
+    request_uri: &str,
+) -> Result<(Option<String>, HashMap<String, bool>), StoreError> {
+    let region = match store.holder(username).await? {
+        Some(holder) => store.member(holder.member_id).await?.map(|m| m.country),
+        None => None,
+    };
+    let mut held = HashMap::new();
+    if let Some(region) = &region {
+        for number in plan.questions(request_uri, region) {
+            let is_held = store.holder(&number).await?.is_some();
+            held.insert(number, is_held);
+        }
+    }
+    Ok((region, held))
 }
 
 fn caller(region: &str) -> Caller<'_> {
