@@ -275,6 +275,9 @@ impl Classifier {
         business: BusinessSignal,
         interconnect: PrefixTable<Route>,
     ) -> Classifier {
+        // The numbering plans are read from the metadata now, not on the
+        // first call that needs them.
+        crate::plan::Plan::get();
         Classifier {
             own_hosts: own_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             business,
