@@ -379,7 +379,7 @@ pub enum CdrCommand {
 pub struct CdrList {
     #[command(flatten)]
     store: StoreArgs,
-    /// Only calls from this caller (a number in digits).
+    /// Only calls from this caller (their number, written any way).
     #[arg(long, value_name = "NUMBER")]
     caller: Option<String>,
     /// Only calls to this number, as dialled.
@@ -396,9 +396,15 @@ pub struct CdrList {
 impl CdrCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         let CdrCommand::List(list) = self;
+        // The caller is recorded by their SIP username, the number's key:
+        // any written form of it finds them.
+        let caller = match &list.caller {
+            Some(written) => Some(operator::read_number(written, None)?.key()),
+            None => None,
+        };
         let store = open(list.store).await?;
         let filter = CdrFilter {
-            caller: list.caller,
+            caller,
             callee_dialled: list.callee,
             ..CdrFilter::default()
         };

@@ -192,6 +192,14 @@ fn a_call_answered_and_hung_up_by_the_caller() {
     let cdr = exchange.one_cdr();
     assert_cdr(&cdr, &alice, &bob.number, &placed, "answered");
     assert_answered(&cdr, &placed, TALK_MS);
+    assert_eq!(cdr.decision.as_deref(), Some("a PIN"), "{cdr:?}");
+    // `cdr list --caller` finds the caller's calls however the number is written.
+    let n = &alice.number;
+    let written = format!("{}-{}-{}-{}", &n[..2], &n[2..6], &n[6..10], &n[10..]);
+    let listed = exchange.cli(&["cdr", "list", "--json", "--caller", &written]);
+    assert_eq!(listed.lines().count(), 1, "{written}: {listed}");
+    let listed = exchange.cli(&["cdr", "list", "--json", "--caller", &bob.number]);
+    assert_eq!(listed.lines().count(), 0, "{listed}");
 }
 
 #[test]

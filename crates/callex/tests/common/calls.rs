@@ -78,6 +78,8 @@ pub struct Cdr {
     pub duration_ms: i64,
     pub disposition: String,
     pub sip_code: Option<u16>,
+    /// How the dial string was read, or why the call was refused.
+    pub decision: Option<String>,
 }
 
 /// `callex serve` with its data and the logs of one test (SIPp's, a
