@@ -14,6 +14,8 @@
 //! - [`PrefixTable`]: longest-prefix match over E.164 digits, for the
 //!   interconnect table (on-net numbers, partners' ranges, PSTN).
 //! - [`enum_dns`]: numbers as DNS names for the ENUM-style directory.
+//! - [`golden`](golden()): whether a number is premium ("golden":
+//!   repeating, sequential or repeated digits), and why.
 //!
 //! It is pure: no IO, no clock, no database. What someone holds is asked
 //! through the [`Registry`] trait, which the switch answers from its copy
@@ -33,6 +35,7 @@ mod classify;
 pub mod enum_dns;
 #[doc(hidden)]
 pub mod fuzzing;
+mod golden;
 mod number;
 mod plan;
 mod prefix;
@@ -41,6 +44,7 @@ pub use classify::{
     Business, BusinessSignal, Caller, Classifier, Decision, Destination, DialError, DialString,
     How, Reading, Registry, Route, Target,
 };
+pub use golden::{classify_golden, golden, golden_digits, Golden};
 pub use number::{
     candidates, Digits, Number, NumberError, NumberKind, Pin, Vns, E164, MAX_WRITTEN,
 };
