@@ -6,7 +6,9 @@
 //! migrations for both engines, one repository trait per aggregate —
 //! [`Members`], [`Numbers`], [`SipCredentials`], [`Location`] (registrar
 //! bindings), [`Calls`] (active calls and CDRs), [`ApiTokens`],
-//! [`Directory`] (what a number lists: SIP address, home page, mailbox) —
+//! [`Directory`] (what a number lists: SIP address, home page, mailbox),
+//! [`Claims`] (verified e-mail addresses and domains),
+//! [`Inventory`] (the numbers for sale) —
 //! and one
 //! implementation of each per engine ([`SqliteStore`], [`PgStore`]), behind
 //! the [`Store`] handle the switch and the CLI hold. Every write is checked
@@ -85,15 +87,22 @@
 //! ```
 
 mod backend;
+pub mod claims;
 pub mod directory;
 mod error;
+pub mod inventory;
 mod model;
 mod repository;
 
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
+pub use claims::{Claim, ClaimKind, ClaimState, Claims, NewClaim, VerifiedBy};
 pub use directory::{DirectoryEntries, DirectoryListing, EnumRecord};
 pub use error::{Result, StoreError};
+pub use inventory::{
+    ImportOutcome, Inventory, InventorySearch, Listing, ListingKind, ListingState, NewListing,
+    Premium,
+};
 pub use model::{
     limits, now_millis, ActiveCall, Answer, BatchOutcome, Binding, BindingWrite, CallBatch, Cdr,
     CdrFilter, Disposition, HeldNumber, Member, MemberId, MemberKind, NewCdr, NewMember, NewToken,
@@ -105,8 +114,8 @@ pub use repository::{ApiTokens, Calls, Directory, Location, Members, Numbers, Si
 pub mod prelude {
     pub use crate::{
         ActiveCall, Answer, ApiTokens, Binding, BindingWrite, CallBatch, Calls, Cdr, CdrFilter,
-        Directory, DirectoryEntries, Disposition, Location, MemberId, MemberKind, Members, NewCdr,
-        NewMember, NumberKind, Numbers, Page, SipCredentials, Store, StoreError,
+        Claims, Directory, DirectoryEntries, Disposition, Location, MemberId, MemberKind, Members,
+        NewCdr, NewMember, NumberKind, Numbers, Page, SipCredentials, Store, StoreError,
     };
 }
 

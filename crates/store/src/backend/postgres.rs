@@ -224,3 +224,13 @@ async fn delete_active_calls(conn: &mut PgConnection, closed: &[NewCdr]) -> Resu
 }
 
 include!("repositories.rs");
+
+mod claims {
+    use super::*;
+    include!("claims.rs");
+}
+
+mod inventory {
+    use super::*;
+    include!("inventory.rs");
+}

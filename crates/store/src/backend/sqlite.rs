@@ -285,3 +285,13 @@ async fn delete_active_calls(conn: &mut SqliteConnection, closed: &[NewCdr]) -> 
 }
 
 include!("repositories.rs");
+
+mod claims {
+    use super::*;
+    include!("claims.rs");
+}
+
+mod inventory {
+    use super::*;
+    include!("inventory.rs");
+}
