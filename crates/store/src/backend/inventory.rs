@@ -1,0 +1,213 @@
+// The number inventory's repository, written once and `include!`d by
+// `sqlite.rs` and `postgres.rs` inside a `mod inventory` of each that sees
+// the engine's names through `use super::*`: `Db`, `ThisStore` (with
+// `reader()` and `begin_write()`), and the imports and row helpers of
+// `repositories.rs` (`QueryBuilder`, `Row`, `Result`, `StoreError`,
+// `violation`, `corrupt`, `now_millis`).
+
+use crate::inventory::{
+    amount_e4, amount_from_e4, currency_code, validate_batch, ImportOutcome, InventorySearch,
+    Listing, NewListing,
+};
+
+/// Listings per INSERT: 10 values a row, well under both engines' limit
+/// on bound values (SQLite 32,766, PostgreSQL 65,535), and large enough
+/// that a million rows are a thousand statements.
+const LISTING_CHUNK: usize = 1000;
+
+/// Numbers per look-up when finding which were already listed.
+const LOOKUP_CHUNK: usize = 1000;
+
+const LISTING_COLUMNS: &str =
+    "number, kind, country, area_code, price_e4, monthly_e4, currency, premium, state, created_at";
+
+fn listing_from_row(row: &DbRow) -> Result<Listing> {
+    Ok(Listing {
+        number: row.try_get("number")?,
+        kind: row.try_get::<String, _>("kind")?.parse().map_err(corrupt)?,
+        country: row.try_get("country")?,
+        area_code: row.try_get("area_code")?,
+        price: amount_from_e4(row.try_get("price_e4")?),
+        monthly: amount_from_e4(row.try_get("monthly_e4")?),
+        currency: row.try_get("currency")?,
+        premium: row
+            .try_get::<Option<String>, _>("premium")?
+            .map(|p| p.parse())
+            .transpose()
+            .map_err(corrupt)?,
+        state: row.try_get::<String, _>("state")?.parse().map_err(corrupt)?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// A listing's values as the columns want them, checked.
+struct ListingRow<'a> {
+    listing: &'a NewListing,
+    country: String,
+    currency: String,
+    price_e4: i64,
+    monthly_e4: i64,
+}
+
+impl<'a> ListingRow<'a> {
+    fn new(listing: &'a NewListing) -> Result<Self> {
+        Ok(ListingRow {
+            listing,
+            country: listing.country.to_ascii_uppercase(),
+            currency: currency_code(&listing.currency)?,
+            price_e4: amount_e4("price", listing.price)?,
+            monthly_e4: amount_e4("monthly rental", listing.monthly)?,
+        })
+    }
+}
+
+/// The positions in `listings` of the numbers the inventory already has.
+async fn already_listed(pool: &sqlx::Pool<Db>, listings: &[NewListing]) -> Result<Vec<usize>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in listings.chunks(LOOKUP_CHUNK) {
+        let mut lookup = QueryBuilder::<Db>::new("SELECT number FROM inventory WHERE number IN (");
+        let mut list = lookup.separated(", ");
+        for listing in chunk {
+            list.push_bind(&listing.number);
+        }
+        lookup.push(")");
+        for row in lookup.build().fetch_all(pool).await? {
+            found.insert(row.try_get::<String, _>("number")?);
+        }
+    }
+    Ok(listings
+        .iter()
+        .enumerate()
+        .filter(|(_, listing)| found.contains(&listing.number))
+        .map(|(i, _)| i)
+        .collect())
+}
+
+impl crate::inventory::Inventory for ThisStore {
+    async fn import_listings(
+        &self,
+        listings: &[NewListing],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<ImportOutcome> {
+        validate_batch(listings)?;
+        let rows = listings
+            .iter()
+            .map(ListingRow::new)
+            .collect::<Result<Vec<_>>>()?;
+        if rows.is_empty() {
+            return Ok(ImportOutcome::default());
+        }
+        let now = now_millis();
+        let mut tx = self.begin_write().await?;
+        let mut written = 0;
+        for chunk in rows.chunks(LISTING_CHUNK) {
+            let mut insert = QueryBuilder::<Db>::new("INSERT INTO inventory (");
+            insert.push(LISTING_COLUMNS).push(") ");
+            insert.push_values(chunk, |mut values, row| {
+                let premium = row.listing.premium.map(|p| p.as_str());
+                values
+                    .push_bind(&row.listing.number)
+                    .push_bind(row.listing.kind.as_str())
+                    .push_bind(&row.country)
+                    .push_bind(&row.listing.area_code)
+                    .push_bind(row.price_e4)
+                    .push_bind(row.monthly_e4)
+                    .push_bind(&row.currency)
+                    .push_bind(premium)
+                    .push_bind("available")
+                    .push_bind(now);
+            });
+            match insert.build().execute(&mut *tx).await {
+                Ok(_) => {}
+                Err(err) if violation(&err) == Some(ErrorKind::UniqueViolation) => {
+                    // Nothing is kept; say which numbers were there (the
+                    // batch itself has no duplicates: validated above).
+                    tx.rollback().await?;
+                    let listed = already_listed(self.reader(), listings).await?;
+                    if listed.is_empty() {
+                        return Err(StoreError::conflict(
+                            "some of these numbers were listed by someone else during the \
+                             import; nothing was imported, try again",
+                        ));
+                    }
+                    return Ok(ImportOutcome {
+                        imported: 0,
+                        already_listed: listed,
+                    });
+                }
+                Err(err) => return Err(err.into()),
+            }
+            written += chunk.len();
+            progress(written);
+        }
+        tx.commit().await?;
+        Ok(ImportOutcome {
+            imported: written as u64,
+            already_listed: Vec::new(),
+        })
+    }
+
+    async fn search_inventory(&self, search: &InventorySearch) -> Result<Vec<Listing>> {
+        search.validate()?;
+        let mut query = QueryBuilder::<Db>::new("SELECT ");
+        query.push(LISTING_COLUMNS);
+        // A literal, not a bound value: the partial indexes are for exactly
+        // this condition.
+        query.push(" FROM inventory WHERE state = 'available'");
+        if let Some(country) = &search.country {
+            query
+                .push(" AND country = ")
+                .push_bind(country.to_ascii_uppercase());
+        }
+        if let Some(kind) = search.kind {
+            query.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        if let Some(area) = &search.area_prefix {
+            // A prefix as a range, which both engines take through an
+            // index: digits are followed by ':' in ASCII.
+            let mut upper = area.clone();
+            upper.push(':');
+            query
+                .push(" AND area_code >= ")
+                .push_bind(area.clone())
+                .push(" AND area_code < ")
+                .push_bind(upper);
+        }
+        if let Some(contains) = &search.contains {
+            query
+                .push(" AND number LIKE ")
+                .push_bind(format!("%{contains}%"));
+        }
+        if let Some(min) = search.min_price {
+            query
+                .push(" AND price_e4 >= ")
+                .push_bind(amount_e4("min_price", min)?);
+        }
+        if let Some(max) = search.max_price {
+            query
+                .push(" AND price_e4 <= ")
+                .push_bind(amount_e4("max_price", max)?);
+        }
+        if search.premium_only {
+            query.push(" AND premium IS NOT NULL");
+        }
+        if let Some(after) = &search.after {
+            query.push(" AND number > ").push_bind(after.clone());
+        }
+        query
+            .push(" ORDER BY number LIMIT ")
+            .push_bind(i64::from(search.limit));
+        let rows = query.build().fetch_all(self.reader()).await?;
+        rows.iter().map(listing_from_row).collect()
+    }
+
+    async fn listing(&self, number: &str) -> Result<Option<Listing>> {
+        let mut query = QueryBuilder::<Db>::new("SELECT ");
+        query
+            .push(LISTING_COLUMNS)
+            .push(" FROM inventory WHERE number = ")
+            .push_bind(number);
+        let row = query.build().fetch_optional(self.reader()).await?;
+        row.as_ref().map(listing_from_row).transpose()
+    }
+}
