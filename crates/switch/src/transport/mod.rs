@@ -24,6 +24,7 @@ use sip::Message;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::{debug, warn};
 
 /// The largest SIP message Callex reads (RFC 3261 §18.1.1 leaves it to the
 /// element; 65,535 is the largest UDP payload with its header).
@@ -435,6 +436,24 @@ impl Bound {
     }
 }
 
+/// What a UDP socket asks the kernel to buffer for it: at a few thousand
+/// calls a second, the default (about 200 KB on Linux) overflowed in the
+/// benchmarks while the engine was busy for a few milliseconds (a journal
+/// commit, a checkpoint), and every dropped datagram cost the phone a
+/// retransmission half a second later. The kernel caps it at
+/// `net.core.rmem_max`; raise that for the full size.
+const UDP_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
+
+fn enlarge_receive_buffer(udp: &UdpSocket) {
+    let socket = socket2::SockRef::from(udp);
+    if let Err(e) = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER) {
+        warn!(error = %e, "UDP receive buffer left at the system's default");
+    }
+    if let Ok(size) = socket.recv_buffer_size() {
+        debug!(bytes = size, "UDP receive buffer");
+    }
+}
+
 async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), BindError> {
     let mut attempt = 0;
     loop {
@@ -444,6 +463,7 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), BindErr
             addr,
             source,
         })?;
+        enlarge_receive_buffer(&udp);
         let udp_addr = udp.local_addr().map_err(|source| BindError {
             transport: Transport::Udp,
             addr,
@@ -473,6 +493,21 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), BindErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn udp_sockets_ask_for_a_large_receive_buffer() {
+        let (udp, _tcp) = bind_pair("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        // Linux grants up to net.core.rmem_max and reports twice what it
+        // granted (the other half is its bookkeeping).
+        let max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let granted = socket2::SockRef::from(&udp).recv_buffer_size().unwrap();
+        assert_eq!(granted, 2 * UDP_RECEIVE_BUFFER.min(max));
+    }
 
     #[test]
     fn a_flood_is_reported_once_with_its_count() {
