@@ -320,14 +320,14 @@ async fn explain_dial(
     let caller = operator::held_number(store, from).await?;
     let plan = DialPlan::new(&[realm]);
     let uri = request_uri(dialled, realm);
-    let (region, held) = dialplan::read_answers(store, &plan, &caller.number, &uri).await?;
+    let (region, answers) = dialplan::read_answers(store, &plan, &caller.number, &uri).await?;
     let region = region.ok_or_else(|| {
         anyhow::anyhow!(
             "number {} has no member record to take a country from",
             caller.number
         )
     })?;
-    match plan.decide(&uri, &region, &held) {
+    match plan.decide(&uri, &region, &answers) {
         Ok(decision) => {
             let ring = match dialplan::callee_key(&decision) {
                 Some(key) => format!("rings: the phones registered as {key}"),

@@ -84,8 +84,8 @@ pub struct CallLookedUp {
     /// The caller's country (their member record's): national numbers are
     /// relative to it.
     pub region: Option<String>,
-    /// Whether each number the dial plan asked about is held.
-    pub held: HashMap<String, bool>,
+    /// The store's answers to what the dial plan asked.
+    pub answers: dialplan::Answers,
 }
 
 /// Reads what a [`CallLookup`] asks for: the caller's HA1, and only if
@@ -100,9 +100,13 @@ pub async fn look_up(
     if ha1.is_none() {
         return Ok(CallLookedUp::default());
     }
-    let (region, held) =
+    let (region, answers) =
         dialplan::read_answers(store, plan, &lookup.username, &lookup.request_uri).await?;
-    Ok(CallLookedUp { ha1, region, held })
+    Ok(CallLookedUp {
+        ha1,
+        region,
+        answers,
+    })
 }
 
 /// The time, as the controller needs it: a monotonic instant for timers and
@@ -546,7 +550,7 @@ impl CallController {
         drop(credentials);
         let uri = request.request_uri_str().unwrap_or_default().to_owned();
         let region = looked_up.region.as_deref().unwrap_or_default();
-        let decision = self.dial_plan.decide(&uri, region, &looked_up.held);
+        let decision = self.dial_plan.decide(&uri, region, &looked_up.answers);
         let callee_dialled = excerpt(Uri::parse(&uri).ok().and_then(|u| u.user()).unwrap_or(&uri));
         // The number to ring, or why there is none, as a reason phrase the
         // caller's phone can show.

@@ -1,6 +1,7 @@
 //! The hot copy of what authentication and routing read on every request:
 //! each SIP username's HA1 per digest algorithm and its holder's country,
-//! and whether a number is held. Without it every REGISTER and every call would cost two database
+//! whether a number is held, and what verified e-mail addresses and domains
+//! resolve to. Without it every REGISTER and every call would cost two database
 //! reads.
 //!
 //! The store stays the authority. The engine reads the store's directory
@@ -14,6 +15,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sip::digest::Algorithm;
+use store::ClaimKind;
+
+use crate::dialplan::Answers;
 
 /// How often the directory version is read.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
@@ -33,6 +37,9 @@ pub(crate) struct CredentialCache {
     /// Per username, the HA1 (or its absence) per algorithm asked for.
     ha1: HashMap<String, Vec<(Algorithm, Option<String>)>>,
     held: HashMap<String, bool>,
+    /// Per e-mail address or domain, the number its verified claim
+    /// resolves to (`None`: not verified).
+    claimed: HashMap<(ClaimKind, String), Option<String>>,
     /// Per SIP username, its holder's country (`None`: no holder).
     regions: HashMap<String, Option<String>>,
 }
@@ -56,6 +63,12 @@ impl CredentialCache {
         self.held.get(number).copied()
     }
 
+    /// The number a verified claim of this address or domain resolves to,
+    /// if known here (`Some(None)`: known to be unverified).
+    pub(crate) fn claimed(&self, question: &(ClaimKind, String)) -> Option<Option<String>> {
+        self.claimed.get(question).cloned()
+    }
+
     /// The country of the member holding `username`, if known here
     /// (`Some(None)`: known to have no holder).
     pub(crate) fn region(&self, username: &str) -> Option<Option<&str>> {
@@ -69,18 +82,21 @@ impl CredentialCache {
         read_under: Epoch,
         username: &str,
         region: Option<&str>,
-        held: &HashMap<String, bool>,
+        answers: &Answers,
     ) {
         if read_under != self.epoch() {
             return;
         }
-        if self.ha1.len() + self.held.len() + self.regions.len() >= CAPACITY {
+        if self.ha1.len() + self.held.len() + self.regions.len() + self.claimed.len() >= CAPACITY {
             self.clear();
         }
         self.regions
             .insert(username.to_owned(), region.map(str::to_owned));
-        for (number, &held) in held {
+        for (number, &held) in &answers.held {
             self.held.insert(number.clone(), held);
+        }
+        for (question, number) in &answers.claimed {
+            self.claimed.insert(question.clone(), number.clone());
         }
     }
 
@@ -120,6 +136,7 @@ impl CredentialCache {
     fn clear(&mut self) {
         self.ha1.clear();
         self.held.clear();
+        self.claimed.clear();
         self.regions.clear();
         self.epoch += 1;
     }

@@ -3,10 +3,11 @@
 //!
 //! The classifier is pure and synchronous; what numbers are held lives in
 //! the store (or the hot cache). So a call is classified twice: first
-//! against a registry that holds nothing and writes down every number it is
-//! asked about (classification is deterministic, and a "no" only ever
-//! leads to more questions, so these are all it can ask), then, once those
-//! are answered from the cache or the store, for real.
+//! against a registry that holds nothing and writes down every number,
+//! e-mail address and domain it is asked about (classification is
+//! deterministic, and a "no" only ever leads to more questions, so these
+//! are all it can ask), then, once those are answered from the cache or the
+//! store, for real.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,6 +19,27 @@ use numbering::{
 };
 use sip::uri::Uri;
 use store::prelude::*;
+use store::ClaimKind;
+
+/// What the first pass asks the store: whether numbers (store keys) are
+/// held, and which numbers verified e-mail addresses and domains claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Questions {
+    pub numbers: Vec<String>,
+    /// An e-mail address (lowercase) or a domain (lowercase, no trailing
+    /// dot), as the classifier asks them.
+    pub claims: Vec<(ClaimKind, String)>,
+}
+
+/// The store's answers to [`Questions`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// Whether each number is held.
+    pub held: HashMap<String, bool>,
+    /// The number key each verified address or domain resolves to (`None`:
+    /// nobody verified it).
+    pub claimed: HashMap<(ClaimKind, String), Option<String>>,
+}
 
 /// The operator's numbering configuration, shared by the controller and
 /// the look-up tasks.
@@ -39,26 +61,26 @@ impl DialPlan {
         }
     }
 
-    /// The store keys the classification of `request_uri` for a caller in
-    /// `region` may ask about.
-    pub fn questions(&self, request_uri: &str, region: &str) -> Vec<String> {
+    /// What the classification of `request_uri` for a caller in `region`
+    /// may ask the store.
+    pub fn questions(&self, request_uri: &str, region: &str) -> Questions {
         let asked = Asking::default();
         with_dial_string(request_uri, |dialled| {
             let _ = self.classifier.classify(dialled, &caller(region), &asked);
         });
-        asked.keys.into_inner()
+        asked.asked.into_inner()
     }
 
-    /// What `request_uri` dials for a caller in `region`, with `held`
+    /// What `request_uri` dials for a caller in `region`, with `answers`
     /// answering (at least) the [`questions`](DialPlan::questions).
     pub fn decide(
         &self,
         request_uri: &str,
         region: &str,
-        held: &HashMap<String, bool>,
+        answers: &Answers,
     ) -> Result<Decision, DialError> {
         let answers = Asking {
-            held: Some(held),
+            answers: Some(answers),
             ..Asking::default()
         };
         with_dial_string(request_uri, |dialled| {
@@ -69,27 +91,33 @@ impl DialPlan {
 }
 
 /// Reads from the store what classifying `request_uri` for the holder of
-/// `username` needs: the holder's country (their member record's) and
-/// whether each number the classifier may ask about is held. `None` for a
+/// `username` needs: the holder's country (their member record's), whether
+/// each number the classifier may ask about is held, and what each e-mail
+/// address or domain it may ask about is verified for. `None` for a
 /// username nobody holds.
 pub async fn read_answers(
     store: &Store,
     plan: &DialPlan,
     username: &str,
     request_uri: &str,
-) -> Result<(Option<String>, HashMap<String, bool>), StoreError> {
+) -> Result<(Option<String>, Answers), StoreError> {
     let region = match store.holder(username).await? {
         Some(holder) => store.member(holder.member_id).await?.map(|m| m.country),
         None => None,
     };
-    let mut held = HashMap::new();
+    let mut answers = Answers::default();
     if let Some(region) = &region {
-        for number in plan.questions(request_uri, region) {
+        let questions = plan.questions(request_uri, region);
+        for number in questions.numbers {
             let is_held = store.holder(&number).await?.is_some();
-            held.insert(number, is_held);
+            answers.held.insert(number, is_held);
+        }
+        for (kind, value) in questions.claims {
+            let number = store.verified_claim(kind, &value).await?;
+            answers.claimed.insert((kind, value), number);
         }
     }
-    Ok((region, held))
+    Ok((region, answers))
 }
 
 fn caller(region: &str) -> Caller<'_> {
@@ -147,22 +175,35 @@ pub fn callee_key(decision: &Decision) -> Option<String> {
     }
 }
 
-/// Answers from `held` (nothing is held without it), and remembers what
-/// it was asked.
+/// Answers from `answers` (nothing is held or claimed without them), and
+/// remembers what it was asked.
 #[derive(Default)]
 struct Asking<'a> {
-    held: Option<&'a HashMap<String, bool>>,
-    keys: RefCell<Vec<String>>,
+    answers: Option<&'a Answers>,
+    asked: RefCell<Questions>,
 }
 
 impl Asking<'_> {
     fn ask(&self, key: String) -> bool {
-        let held = self.held.and_then(|held| held.get(&key)) == Some(&true);
-        let mut keys = self.keys.borrow_mut();
+        let held = self.answers.and_then(|a| a.held.get(&key)) == Some(&true);
+        let keys = &mut self.asked.borrow_mut().numbers;
         if !keys.contains(&key) {
             keys.push(key);
         }
         held
+    }
+
+    /// The number key `value` is verified for, if any.
+    fn ask_claim(&self, kind: ClaimKind, value: &str) -> Option<String> {
+        let question = (kind, value.to_owned());
+        let number = self
+            .answers
+            .and_then(|a| a.claimed.get(&question).cloned().flatten());
+        let claims = &mut self.asked.borrow_mut().claims;
+        if !claims.contains(&question) {
+            claims.push(question);
+        }
+        number
     }
 }
 
@@ -176,13 +217,14 @@ impl Registry for Asking<'_> {
     fn e164_held(&self, number: &E164) -> bool {
         self.ask(number.to_string())
     }
-    // Verified e-mail addresses and domains come with the members issue's
-    // claims; until then none is verified.
-    fn member_email(&self, _: &str) -> Option<Pin> {
-        None
+    // A claim's number is a key the store checked when the claim was made
+    // (a PIN for an address, a VNS for a domain); one that does not read
+    // as such any more reaches nobody.
+    fn member_email(&self, address: &str) -> Option<Pin> {
+        self.ask_claim(ClaimKind::Email, address)?.parse().ok()
     }
-    fn company_domain(&self, _: &str) -> Option<Vns> {
-        None
+    fn company_domain(&self, domain: &str) -> Option<Vns> {
+        self.ask_claim(ClaimKind::Domain, domain)?.parse().ok()
     }
 }
 
@@ -193,10 +235,14 @@ mod tests {
     fn decide(uri: &str, held: &[&str]) -> Result<String, (u16, String)> {
         let plan = DialPlan::new(&["callex.example"]);
         let questions = plan.questions(uri, "KR");
-        let answers = questions
-            .iter()
-            .map(|q| (q.clone(), held.contains(&q.as_str())))
-            .collect();
+        let answers = Answers {
+            held: questions
+                .numbers
+                .iter()
+                .map(|q| (q.clone(), held.contains(&q.as_str())))
+                .collect(),
+            ..Answers::default()
+        };
         plan.decide(uri, "KR", &answers)
             .map(|d| d.target.to_string())
             .map_err(|e| (e.sip_status(), e.to_string()))
@@ -207,10 +253,47 @@ mod tests {
         let plan = DialPlan::new(&["callex.example"]);
         let uri = "sip:02-6200-6200-082@callex.example";
         let questions = plan.questions(uri, "KR");
-        assert_eq!(questions[0], "0262006200082");
-        let held = HashMap::from([("0262006200082".to_owned(), true)]);
-        let decision = plan.decide(uri, "KR", &held).unwrap();
+        assert_eq!(questions.numbers[0], "0262006200082");
+        let answers = Answers {
+            held: HashMap::from([("0262006200082".to_owned(), true)]),
+            ..Answers::default()
+        };
+        let decision = plan.decide(uri, "KR", &answers).unwrap();
         assert_eq!(callee_key(&decision).as_deref(), Some("0262006200082"));
+    }
+
+    #[test]
+    fn a_verified_address_or_domain_is_rung_by_its_claims_number() {
+        let plan = DialPlan::new(&["callex.example"]);
+        for (uri, kind, value, number) in [
+            (
+                "sip:Alice@Example.com",
+                ClaimKind::Email,
+                "alice@example.com",
+                "0262006200082",
+            ),
+            (
+                "sip:example.com",
+                ClaimKind::Domain,
+                "example.com",
+                "62006200",
+            ),
+        ] {
+            let questions = plan.questions(uri, "KR");
+            assert_eq!(questions.claims, vec![(kind, value.to_owned())], "{uri}");
+            let unclaimed = Answers {
+                claimed: HashMap::from([((kind, value.to_owned()), None)]),
+                ..Answers::default()
+            };
+            let decision = plan.decide(uri, "KR", &unclaimed).unwrap();
+            assert_eq!(callee_key(&decision), None, "{uri} before verification");
+            let claimed = Answers {
+                claimed: HashMap::from([((kind, value.to_owned()), Some(number.to_owned()))]),
+                ..Answers::default()
+            };
+            let decision = plan.decide(uri, "KR", &claimed).unwrap();
+            assert_eq!(callee_key(&decision).as_deref(), Some(number), "{uri}");
+        }
     }
 
     /// Answers from `held`, and fails the test on a question outside it.
@@ -254,7 +337,7 @@ mod tests {
             "sip:070-4000-1234@callex.example",
         ] {
             let plan = DialPlan::new(&["callex.example"]);
-            let questions = plan.questions(uri, "KR");
+            let questions = plan.questions(uri, "KR").numbers;
             assert!(!questions.is_empty(), "{uri}");
             // Every subset of the questions held.
             for mask in 0..1u32 << questions.len() {

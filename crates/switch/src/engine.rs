@@ -33,6 +33,7 @@ use tracing::{debug, info, warn};
 
 use crate::call::{self, CallController, CallLookedUp, CallLookup, Clock};
 use crate::credentials::{self, CredentialCache, Epoch};
+use crate::dialplan::Answers;
 use crate::frontend::{new_tag, Frontend, Triage, SERVER};
 use crate::journal::{Journal, Ticket};
 use crate::location::Locations;
@@ -552,7 +553,7 @@ impl Engine {
                             epoch,
                             &lookup.username,
                             looked_up.region.as_deref(),
-                            &looked_up.held,
+                            &looked_up.answers,
                         );
                     }
                 }
@@ -637,21 +638,25 @@ impl Engine {
             return Some(CallLookedUp::default());
         }
         let region = self.credentials.region(&lookup.username)?;
-        let mut held = HashMap::new();
+        let mut answers = Answers::default();
         if let Some(region) = region {
-            for number in self
+            let questions = self
                 .calls
                 .dial_plan()
-                .questions(&lookup.request_uri, region)
-            {
+                .questions(&lookup.request_uri, region);
+            for number in questions.numbers {
                 let is_held = self.credentials.held(&number)?;
-                held.insert(number, is_held);
+                answers.held.insert(number, is_held);
+            }
+            for question in questions.claims {
+                let number = self.credentials.claimed(&question)?;
+                answers.claimed.insert(question, number);
             }
         }
         Some(CallLookedUp {
             ha1,
             region: region.map(str::to_owned),
-            held,
+            answers,
         })
     }
 

@@ -14,6 +14,7 @@ use sip::build;
 use sip::digest::{self, Algorithm};
 use sip::{HeaderName, Message, Method};
 use store::prelude::*;
+use store::ClaimKind;
 use switch::{CallConfig, SipConfig};
 
 const ALICE: &str = "0262006200082";
@@ -61,14 +62,25 @@ struct Calling {
     last_invite: String,
 }
 
+/// The Request-URI that dials `callee`: a number at the exchange, or a
+/// whole `sip:` URI as given.
+fn callee_uri(callee: &str) -> String {
+    if callee.starts_with("sip:") {
+        callee.to_owned()
+    } else {
+        format!("sip:{callee}@callex.test")
+    }
+}
+
 fn invite(phone: &Phone, callee: &str, call_id: &str, cseq: u32, extra: &str) -> String {
     let via = phone.addr();
+    let callee = callee_uri(callee);
     format!(
-        "INVITE sip:{callee}@callex.test SIP/2.0\r\n\
+        "INVITE {callee} SIP/2.0\r\n\
          Via: SIP/2.0/UDP {via};branch=z9hG4bK-{call_id}-{cseq};rport\r\n\
          Max-Forwards: 70\r\n\
          From: \"Alice Kim\" <sip:{n}@callex.test>;tag=alice-{call_id}\r\n\
-         To: <sip:{callee}@callex.test>\r\n\
+         To: <{callee}>\r\n\
          Call-ID: {call_id}\r\n\
          CSeq: {cseq} INVITE\r\n\
          Contact: <sip:alice@{via}>\r\n\
@@ -90,7 +102,7 @@ async fn place_call(exchange: &Exchange, alice: &mut Phone, callee: &str) -> Cal
     let challenged = alice.send(exchange.udp, &first).await;
     assert_eq!(challenged.status(), Some(407), "{challenged:?}");
     let ack = format!(
-        "ACK sip:{callee}@callex.test SIP/2.0\r\n\
+        "ACK {uri} SIP/2.0\r\n\
          Via: SIP/2.0/UDP {via};branch=z9hG4bK-{call_id}-1;rport\r\n\
          Max-Forwards: 70\r\n\
          From: \"Alice Kim\" <sip:{n}@callex.test>;tag=alice-{call_id}\r\n\
@@ -101,6 +113,7 @@ async fn place_call(exchange: &Exchange, alice: &mut Phone, callee: &str) -> Cal
         via = alice.addr(),
         n = alice.number,
         to = header(&challenged, HeaderName::To),
+        uri = callee_uri(callee),
     );
     alice
         .socket
@@ -115,7 +128,7 @@ async fn place_call(exchange: &Exchange, alice: &mut Phone, callee: &str) -> Cal
     let credentials = digest::respond(
         &challenge,
         "INVITE",
-        &format!("sip:{callee}@callex.test"),
+        &callee_uri(callee),
         &alice.number,
         PASSWORD,
         "c0ffee",
@@ -461,6 +474,61 @@ async fn unknown_numbers_get_404_and_unregistered_members_480() {
     let codes: Vec<Option<u16>> = cdrs.iter().map(|c| c.sip_code).collect();
     assert_eq!(codes, [Some(404), Some(480)]);
     assert!(cdrs.iter().all(|c| c.disposition == Disposition::Failed));
+}
+
+#[tokio::test]
+async fn a_verified_e_mail_address_reaches_its_member_and_an_unverified_one_404() {
+    let (exchange, mut alice, bob) = exchange(CallConfig::default()).await;
+    // Each call from a phone of its own, so that no answer of one call
+    // (sent again until ACKed) reaches the next.
+    let store = exchange.service.store();
+    let bob_id = store.holder(BOB).await.unwrap().unwrap().member_id;
+    let claim = store
+        .create_claim(bob_id, ClaimKind::Email, "Bob@Example.com", BOB)
+        .await
+        .unwrap();
+    place_call(&exchange, &mut alice, "sip:bob@example.com").await;
+    let unverified = next_response(&alice, 404).await;
+    assert_eq!(
+        unverified.reason(),
+        Some("No route to sip:bob@example.com"),
+        "a pending claim reaches nobody"
+    );
+
+    store
+        .verify_claim(bob_id, claim.claim.id, &claim.token)
+        .await
+        .unwrap();
+    // The switch's cache drops what it knew within one directory poll.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut alice = Phone::new(ALICE).await;
+    place_call(&exchange, &mut alice, "sip:bob@example.com").await;
+    let (b_invite, from) = next_request(&bob).await;
+    assert_eq!(b_invite.method(), Some(&Method::Invite));
+    assert!(
+        b_invite
+            .request_uri_str()
+            .unwrap_or_default()
+            .contains(&bob.addr().to_string()),
+        "Bob's phone rings: {b_invite:?}"
+    );
+    send(&bob, from, &reply(&b_invite, 486, "bob-tag", &bob, None)).await;
+    next_response(&alice, 486).await;
+    let cdrs = cdrs(&exchange, 2).await;
+    let decisions: Vec<&str> = cdrs.iter().filter_map(|c| c.decision.as_deref()).collect();
+    assert_eq!(
+        decisions,
+        [
+            "an address at another domain",
+            "bob@example.com is a member's verified e-mail"
+        ]
+    );
+
+    store.revoke_claim(None, claim.claim.id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut alice = Phone::new(ALICE).await;
+    place_call(&exchange, &mut alice, "sip:bob@example.com").await;
+    next_response(&alice, 404).await;
 }
 
 #[tokio::test]
