@@ -12,6 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::directory;
+use crate::inventory;
 use crate::operator;
 use crate::problem::{ApiError, ApiJson, ApiPath, ApiQuery, Problem};
 use crate::AppState;
@@ -28,6 +29,8 @@ use crate::AppState;
         directory::set_directory,
         directory::get_directory,
         directory::short_link,
+        inventory::available,
+        inventory::import,
         openapi
     ),
     components(schemas(Problem)),
@@ -35,7 +38,9 @@ use crate::AppState;
     tags(
         (name = "members", description = "Members and the numbers they hold"),
         (name = "directory", description = "What a number resolves to besides a phone: SIP \
-            address, home page, mailbox (the same records the DNS directory serves as ENUM NAPTR)")
+            address, home page, mailbox (the same records the DNS directory serves as ENUM NAPTR)"),
+        (name = "numbers", description = "The numbers for sale: the public search and the \
+            operator's inventory")
     )
 )]
 pub struct ApiDoc;

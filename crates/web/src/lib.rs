@@ -4,7 +4,9 @@
 //!
 //! Every `/api/v1` route needs `Authorization: Bearer <token>` with a
 //! current operator token ([`store::ApiTokens`]), except the public
-//! number directory (`GET /api/v1/directory/{number}`, [`directory`]);
+//! number directory (`GET /api/v1/directory/{number}`, [`directory`]) and
+//! the search of numbers for sale (`GET /api/v1/numbers/available`,
+//! [`inventory`]);
 //! `GET /healthz` and the short links `GET /n/{number}` need none either.
 //! Failures are RFC 9457 problem documents ([`problem`]); the short links,
 //! which browsers follow, answer with small HTML pages.
@@ -29,6 +31,7 @@
 
 pub mod api;
 pub mod directory;
+pub mod inventory;
 pub mod operator;
 pub mod problem;
 
@@ -82,13 +85,15 @@ pub fn router(state: AppState) -> Router {
             "/members/{id}/numbers/{number}/directory",
             put(directory::set_directory),
         )
+        .route("/inventory", post(inventory::import))
         .route("/openapi.json", get(api::openapi))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_operator,
         ))
         // Added after the layer: public.
-        .route("/directory/{number}", get(directory::get_directory));
+        .route("/directory/{number}", get(directory::get_directory))
+        .route("/numbers/available", get(inventory::available));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(api::healthz))

@@ -1,0 +1,495 @@
+//! The number inventory from the operator's side: reading listings as an
+//! operator writes them (a CSV row, a JSON object) into what the store
+//! keeps, with one reason per bad listing — shared by `callex numbers
+//! import` and `POST /api/v1/inventory` so both accept and refuse the same
+//! things — and the public search, `GET /api/v1/numbers/available`.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use numbering::{golden, Number, NumberKind as Kind, E164};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use store::inventory::{MAX_SEARCH_LIMIT, PRICE_SCALE};
+use store::{Inventory, InventorySearch, Listing, ListingKind, NewListing, Premium, StoreError};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::problem::{ApiError, ApiJson, ApiQuery, Problem};
+use crate::AppState;
+
+/// A listing as the operator writes it: the CSV columns
+/// `number,kind,country,area_code,price,monthly,currency,premium`, or the
+/// same names in JSON. Amounts are decimal strings (`"12.50"`), never
+/// binary floating point.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListingInput {
+    /// Any written form of a `kind` number: `02-6200-6200-082`,
+    /// `6200-6200#082`, `+82 70 4000 1234`; an E.164 number or DID may also
+    /// be written nationally (`070-4000-1234`), relative to `country`.
+    #[schema(example = "+82 70 4000 1234")]
+    pub number: String,
+    /// `pin`, `vns`, `e164`, or `did` (a virtual business number).
+    #[schema(example = "did")]
+    pub kind: String,
+    /// ISO 3166-1 alpha-2, a country with a numbering plan.
+    #[schema(example = "KR")]
+    pub country: String,
+    /// Digits the number's national part starts with (`70`); none for a
+    /// VNS.
+    #[schema(example = "70")]
+    pub area_code: Option<String>,
+    /// The one-off price, at most four decimal places.
+    #[schema(example = "5000")]
+    pub price: String,
+    /// The monthly rental.
+    #[schema(example = "1100")]
+    pub monthly: String,
+    /// ISO 4217.
+    #[schema(example = "KRW")]
+    pub currency: String,
+    /// `repeating`, `sequential`, `repeated` or `none`; left out or empty,
+    /// it is what the number's digits make it (numbering's golden
+    /// classification).
+    pub premium: Option<String>,
+}
+
+/// Why one listing of a batch was refused: its position (0-based) and a
+/// sentence saying what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadListing {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// Reads one listing; the reason it is refused otherwise.
+pub fn read_listing(input: &ListingInput) -> Result<NewListing, String> {
+    let kind = ListingKind::from_str(input.kind.trim()).map_err(|_| {
+        format!(
+            "kind {:?} is not one of pin, vns, e164, did",
+            cut(&input.kind)
+        )
+    })?;
+    let country = input.country.trim().to_ascii_uppercase();
+    let rules = numbering::dialing_rules(&country)
+        .filter(|_| country.len() == 2)
+        .ok_or_else(|| {
+            format!(
+                "unknown country {:?}: an ISO 3166-1 alpha-2 code with a numbering plan (KR, US)",
+                cut(&input.country)
+            )
+        })?;
+    let number = read_number(input.number.trim(), kind, &country)?;
+    let number_code = match &number {
+        Number::Pin(pin) => Some(pin.code()),
+        Number::Vns(vns) => vns.branch(),
+        Number::E164(e164) => Some(e164.code()),
+    };
+    if let Some(code) = number_code.filter(|&code| code != rules.code) {
+        return Err(format!(
+            "number {number} is in country code {code}, and {country} is {}",
+            rules.code
+        ));
+    }
+    let area_code = match input.area_code.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(area) => {
+            let national = match &number {
+                Number::Pin(pin) => pin.national(),
+                Number::E164(e164) => e164.national(),
+                Number::Vns(_) => return Err("a VNS number has no area code".to_owned()),
+            };
+            if !national.starts_with(area) || !area.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "area code {:?} does not begin the number's national part {national}",
+                    cut(area)
+                ));
+            }
+            Some(area.to_owned())
+        }
+    };
+    let premium = match input.premium.as_deref().map(str::trim) {
+        None | Some("") => golden(&number).map(Premium::from),
+        Some("none") => None,
+        Some(class) => Some(Premium::from_str(class).map_err(|_| {
+            format!(
+                "premium {:?} is not one of repeating, sequential, repeated, none (or empty: \
+                 computed from the digits)",
+                cut(class)
+            )
+        })?),
+    };
+    let listing = NewListing {
+        number: number.key(),
+        kind,
+        country,
+        area_code,
+        price: amount("price", &input.price)?,
+        monthly: amount("monthly", &input.monthly)?,
+        currency: input.currency.trim().to_ascii_uppercase(),
+        premium,
+    };
+    listing.validate().map_err(|err| match err {
+        StoreError::Invalid { reason, .. } => reason,
+        other => other.to_string(),
+    })?;
+    Ok(listing)
+}
+
+/// Reads a whole batch: every listing, and no number twice (however it is
+/// written). Either all of them, or every bad one with its reason.
+pub fn read_listings<'a>(
+    inputs: impl IntoIterator<Item = &'a ListingInput>,
+) -> Result<Vec<NewListing>, Vec<BadListing>> {
+    let mut listings = Vec::new();
+    let mut bad = Vec::new();
+    let mut first_seen: HashMap<String, usize> = HashMap::new();
+    for (index, input) in inputs.into_iter().enumerate() {
+        match read_listing(input) {
+            Ok(listing) => {
+                if let Some(&first) = first_seen.get(&listing.number) {
+                    bad.push(BadListing {
+                        index,
+                        reason: format!(
+                            "number {} is listed twice: also at {}",
+                            listing.number,
+                            first + 1
+                        ),
+                    });
+                } else {
+                    first_seen.insert(listing.number.clone(), index);
+                    listings.push(listing);
+                }
+            }
+            Err(reason) => bad.push(BadListing { index, reason }),
+        }
+    }
+    if bad.is_empty() {
+        Ok(listings)
+    } else {
+        Err(bad)
+    }
+}
+
+fn read_number(written: &str, kind: ListingKind, country: &str) -> Result<Number, String> {
+    let national_e164 = || {
+        E164::from_national(written, country)
+            .map(Number::E164)
+            .map_err(|err| format!("bad number {:?}: {err}", cut(written)))
+    };
+    match kind {
+        ListingKind::E164 | ListingKind::Did if !written.starts_with('+') => national_e164(),
+        _ => crate::operator::read_number(written, Some(kind_of(kind).into()))
+            .map_err(|err| format!("bad number: {}", reason(err))),
+    }
+}
+
+fn kind_of(kind: ListingKind) -> Kind {
+    match kind {
+        ListingKind::Pin => Kind::Pin,
+        ListingKind::Vns => Kind::Vns,
+        ListingKind::E164 | ListingKind::Did => Kind::E164,
+    }
+}
+
+fn reason(err: StoreError) -> String {
+    match err {
+        StoreError::Invalid { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+/// A decimal amount as written: digits with an optional point, never
+/// negative, at most [`PRICE_SCALE`] decimal places.
+pub fn amount(field: &str, written: &str) -> Result<Decimal, String> {
+    let written = written.trim();
+    let shape_ok = !written.is_empty()
+        && written.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && written.bytes().filter(|&b| b == b'.').count() <= 1
+        && written.bytes().any(|b| b.is_ascii_digit());
+    let decimal = Decimal::from_str(written)
+        .ok()
+        .filter(|_| shape_ok)
+        .ok_or_else(|| {
+            format!(
+                "bad decimal in {field}: {:?} (write digits with an optional point: 12.50)",
+                cut(written)
+            )
+        })?;
+    if decimal.normalize().scale() > PRICE_SCALE {
+        return Err(format!(
+            "bad decimal in {field}: {written} has more than {PRICE_SCALE} decimal places"
+        ));
+    }
+    Ok(decimal)
+}
+
+/// `text` cut short for a message: it may be anything a client sent.
+fn cut(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+// ---------------------------------------------------------------- API
+
+/// A number for sale.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListingView {
+    /// The store key: digits, `#` before a company branch, `+` before an
+    /// E.164 number.
+    #[schema(example = "+827040001234")]
+    pub number: String,
+    /// As people write it.
+    #[schema(example = "+82 70-4000-1234")]
+    pub written: String,
+    #[schema(example = "did")]
+    pub kind: String,
+    #[schema(example = "KR")]
+    pub country: String,
+    pub area_code: Option<String>,
+    /// The one-off price, a decimal string.
+    #[schema(example = "5000")]
+    pub price: String,
+    /// The monthly rental, a decimal string.
+    #[schema(example = "1100")]
+    pub monthly: String,
+    #[schema(example = "KRW")]
+    pub currency: String,
+    /// The golden class, absent for an ordinary number.
+    #[schema(example = "sequential")]
+    pub premium: Option<String>,
+}
+
+impl From<Listing> for ListingView {
+    fn from(listing: Listing) -> ListingView {
+        let written = Number::from_key(kind_of(listing.kind), &listing.number)
+            .map(|number| match number {
+                Number::E164(e164) => e164.international(),
+                other => other.to_string(),
+            })
+            // Every stored key reads back (the store checks it on write).
+            .unwrap_or_else(|_| listing.number.clone());
+        ListingView {
+            number: listing.number,
+            written,
+            kind: listing.kind.as_str().to_owned(),
+            country: listing.country,
+            area_code: listing.area_code,
+            price: listing.price.to_string(),
+            monthly: listing.monthly.to_string(),
+            currency: listing.currency,
+            premium: listing.premium.map(|p| p.as_str().to_owned()),
+        }
+    }
+}
+
+/// One page of available numbers, in number order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailablePage {
+    pub items: Vec<ListingView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What to search for. Every filter is optional.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AvailableQuery {
+    /// ISO 3166-1 alpha-2 (`KR`).
+    pub country: Option<String>,
+    /// `pin`, `vns`, `e164` or `did`.
+    pub kind: Option<String>,
+    /// Area codes starting with these digits.
+    pub area: Option<String>,
+    /// Numbers containing these digits anywhere.
+    pub contains: Option<String>,
+    /// One-off price at least this (a decimal).
+    pub min_price: Option<String>,
+    /// One-off price at most this.
+    pub max_price: Option<String>,
+    /// `true` for premium ("golden") numbers only.
+    pub premium: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 100; 20 by default.
+    pub limit: Option<String>,
+}
+
+impl AvailableQuery {
+    /// The search this query asks for, or why it is not one.
+    pub fn search(&self) -> Result<InventorySearch, String> {
+        let given = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let digits = |name: &str, value: Option<String>, max: usize| match value {
+            Some(v) if v.len() > max || !v.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(format!("{name}={:?} is not 1 to {max} digits", cut(&v)))
+            }
+            other => Ok(other),
+        };
+        let country = match given(&self.country) {
+            Some(c) => {
+                let upper = c.to_ascii_uppercase();
+                if upper.len() != 2 || numbering::dialing_rules(&upper).is_none() {
+                    return Err(format!(
+                        "country={:?} is not a country: an ISO 3166-1 alpha-2 code (KR, US)",
+                        cut(&c)
+                    ));
+                }
+                Some(upper)
+            }
+            None => None,
+        };
+        let kind = given(&self.kind)
+            .map(|k| {
+                ListingKind::from_str(&k)
+                    .map_err(|_| format!("kind={:?} is not one of pin, vns, e164, did", cut(&k)))
+            })
+            .transpose()?;
+        let price =
+            |name: &str, value: &Option<String>| given(value).map(|v| amount(name, &v)).transpose();
+        let min_price = price("min_price", &self.min_price)?;
+        let max_price = price("max_price", &self.max_price)?;
+        if let (Some(min), Some(max)) = (min_price, max_price) {
+            if min > max {
+                return Err(format!("min_price {min} is above max_price {max}"));
+            }
+        }
+        let premium_only = match given(&self.premium).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(format!("premium={:?} is not true or false", cut(other))),
+        };
+        let limit = match given(&self.limit) {
+            None => 20,
+            Some(l) => l
+                .parse::<u32>()
+                .ok()
+                .filter(|l| (1..=MAX_SEARCH_LIMIT).contains(l))
+                .ok_or_else(|| {
+                    format!(
+                        "limit={:?} is not a whole number from 1 to {MAX_SEARCH_LIMIT}",
+                        cut(&l)
+                    )
+                })?,
+        };
+        let after = given(&self.cursor);
+        if after
+            .as_ref()
+            .is_some_and(|c| c.len() > store::limits::NUMBER)
+        {
+            return Err("cursor is not one this API gave: pass a page's next_cursor".to_owned());
+        }
+        Ok(InventorySearch {
+            country,
+            kind,
+            area_prefix: digits("area", given(&self.area), store::inventory::MAX_AREA_CODE)?,
+            contains: digits(
+                "contains",
+                given(&self.contains),
+                store::inventory::MAX_CONTAINS,
+            )?,
+            min_price,
+            max_price,
+            premium_only,
+            after,
+            limit,
+        })
+    }
+}
+
+/// Searches the numbers for sale. Public: no token needed.
+#[utoipa::path(
+    get, path = "/api/v1/numbers/available", tag = "numbers",
+    params(AvailableQuery),
+    responses(
+        (status = 200, body = AvailablePage),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "A query parameter is invalid"),
+    )
+)]
+pub async fn available(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AvailableQuery>,
+) -> Result<Json<AvailablePage>, ApiError> {
+    let search = query.search().map_err(|detail| ApiError::Rejected {
+        status: StatusCode::BAD_REQUEST,
+        detail,
+    })?;
+    let found = state.store.search_inventory(&search).await?;
+    let full = found.len() == search.limit as usize;
+    let next_cursor = found
+        .last()
+        .filter(|_| full)
+        .map(|listing| listing.number.clone());
+    Ok(Json(AvailablePage {
+        items: found.into_iter().map(ListingView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// How many numbers an import listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Imported {
+    pub imported: u64,
+}
+
+/// Lists numbers for sale: all of the array or, if any is refused, none.
+#[utoipa::path(
+    post, path = "/api/v1/inventory", tag = "numbers",
+    request_body = Vec<ListingInput>,
+    security(("operator_token" = [])),
+    responses(
+        (status = 201, body = Imported),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Not a JSON array of listings"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Numbers already listed; nothing imported"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Bad listings, each with its position; nothing imported"),
+    )
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    ApiJson(inputs): ApiJson<Vec<ListingInput>>,
+) -> Result<(StatusCode, Json<Imported>), ApiError> {
+    let listings = read_listings(&inputs).map_err(|bad| {
+        ApiError::Invalid(summary(
+            bad.iter()
+                .map(|b| format!("listing {}: {}", b.index + 1, b.reason)),
+        ))
+    })?;
+    let outcome = state.store.import_listings(&listings, &|_| {}).await?;
+    if !outcome.already_listed.is_empty() {
+        return Err(StoreError::Conflict {
+            what: summary(outcome.already_listed.iter().map(|&i| {
+                format!(
+                    "listing {}: number {} is already in the inventory",
+                    i + 1,
+                    listings[i].number
+                )
+            })),
+        }
+        .into());
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(Imported {
+            imported: outcome.imported,
+        }),
+    ))
+}
+
+/// Problems in one sentence each, the first twenty, and how many more.
+fn summary(problems: impl Iterator<Item = String>) -> String {
+    let all: Vec<String> = problems.collect();
+    let mut text = format!("nothing imported; {}", all[..all.len().min(20)].join("; "));
+    if all.len() > 20 {
+        text.push_str(&format!("; and {} more", all.len() - 20));
+    }
+    text
+}
