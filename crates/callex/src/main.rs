@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod claim;
 mod config;
 mod operate;
 
@@ -70,13 +71,16 @@ enum LogFormat {
 enum Command {
     /// Run the exchange: SIP over UDP and TCP on every listen address, the
     /// HTTP API, and the number directory over DNS.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Members: add one, list them.
     #[command(subcommand)]
     Member(operate::MemberCommand),
     /// Numbers: grant one to a member, reset its SIP password.
     #[command(subcommand)]
     Number(operate::NumberCommand),
+    /// Claims of e-mail addresses and domains: add, verify, list, revoke.
+    #[command(subcommand)]
+    Claim(claim::ClaimCommand),
     /// Operator API tokens.
     #[command(subcommand)]
     Token(operate::TokenCommand),
@@ -133,6 +137,9 @@ impl StoreArgs {
 struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
+
+    #[command(flatten)]
+    claim_checks: claim::ClaimCheckArgs,
 
     /// Address to serve SIP on, over both UDP and TCP. Repeat the flag (or
     /// separate with commas) for more; port 0 picks a free port.
@@ -263,10 +270,15 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let outcome = match cli.command {
-        Command::Serve(args) => match args.resolve() {
-            Ok(config) => serve(config).await,
+        Command::Serve(args) => match args
+            .claim_checks
+            .checks()
+            .and_then(|checks| Ok((checks, ServeArgs::resolve(*args)?)))
+        {
+            Ok((checks, config)) => serve(config, checks).await,
             Err(e) => Err(e),
         },
+        Command::Claim(command) => command.run().await,
         Command::Member(command) => command.run().await,
         Command::Number(command) => command.run().await,
         Command::Token(command) => command.run().await,
@@ -295,7 +307,7 @@ fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
     installed.map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, claim_checks: web::claims::ClaimChecks) -> anyhow::Result<()> {
     // Listen for the stop signals before announcing anything, so that a
     // supervisor that stops us right after start is heard.
     let stop = StopSignal::listen().context("cannot listen for stop signals")?;
@@ -344,7 +356,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let http = match HttpService::start(
         config.http_listen,
-        web::AppState::new(store.clone(), &config.realm),
+        web::AppState::new(store.clone(), &config.realm).with_claim_checks(claim_checks),
     )
     .await
     {

@@ -26,6 +26,10 @@ use crate::AppState;
         list_members,
         get_member,
         grant_number,
+        crate::claims::create_claim,
+        crate::claims::verify_claim,
+        crate::claims::list_claims,
+        crate::claims::revoke_claim,
         directory::set_directory,
         directory::get_directory,
         directory::short_link,
@@ -37,6 +41,9 @@ use crate::AppState;
     modifiers(&OperatorToken),
     tags(
         (name = "members", description = "Members and the numbers they hold"),
+        (name = "claims", description = "E-mail addresses and domains that members claim, \
+            verified (DNS TXT record, mailed code, or the operator) before calls to them reach \
+            the member"),
         (name = "directory", description = "What a number resolves to besides a phone: SIP \
             address, home page, mailbox (the same records the DNS directory serves as ENUM NAPTR)"),
         (name = "numbers", description = "The numbers for sale: the public search and the \

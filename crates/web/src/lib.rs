@@ -30,6 +30,7 @@
 //! ```
 
 pub mod api;
+pub mod claims;
 pub mod directory;
 pub mod inventory;
 pub mod operator;
@@ -45,7 +46,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use store::prelude::*;
 use store::TokenInfo;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub store: Store,
     /// The digest realm SIP passwords are hashed in (`SipConfig.realm`).
     pub realm: Arc<str>,
+    /// Where claims' proofs are checked: DNS resolver, SMTP relay.
+    pub claims: Arc<claims::ClaimChecks>,
 }
 
 impl AppState {
@@ -67,6 +70,16 @@ impl AppState {
         AppState {
             store,
             realm: realm.into(),
+            claims: Arc::default(),
+        }
+    }
+
+    /// Checks claims through `checks` instead of the system's resolver and
+    /// no SMTP relay.
+    pub fn with_claim_checks(self, checks: claims::ClaimChecks) -> AppState {
+        AppState {
+            claims: Arc::new(checks),
+            ..self
         }
     }
 }
@@ -81,6 +94,15 @@ pub fn router(state: AppState) -> Router {
         .route("/members", post(api::create_member).get(api::list_members))
         .route("/members/{id}", get(api::get_member))
         .route("/members/{id}/numbers", post(api::grant_number))
+        .route(
+            "/members/{id}/claims",
+            post(claims::create_claim).get(claims::list_claims),
+        )
+        .route("/members/{id}/claims/{claim}", delete(claims::revoke_claim))
+        .route(
+            "/members/{id}/claims/{claim}/verify",
+            post(claims::verify_claim),
+        )
         .route(
             "/members/{id}/numbers/{number}/directory",
             put(directory::set_directory),
