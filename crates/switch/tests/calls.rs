@@ -532,6 +532,59 @@ async fn a_verified_e_mail_address_reaches_its_member_and_an_unverified_one_404(
 }
 
 #[tokio::test]
+async fn a_verified_domain_reaches_the_companys_number() {
+    const COMPANY: &str = "62006200";
+    let (exchange, mut alice, _bob) = exchange(CallConfig::default()).await;
+    let store = exchange.service.store();
+    let company = store
+        .add_member(&NewMember {
+            kind: MemberKind::Company,
+            display_name: "Example Inc.".into(),
+            email: None,
+            country: "KR".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .grant(COMPANY, NumberKind::Vns, company.id)
+        .await
+        .unwrap();
+    let sha = digest::ha1(Algorithm::Sha256, COMPANY, switch::DEFAULT_REALM, PASSWORD);
+    store
+        .set_password_ha1s(COMPANY, switch::DEFAULT_REALM, &[(Algorithm::Sha256, &sha)])
+        .await
+        .unwrap();
+    let mut reception = Phone::new(COMPANY).await;
+    register(&exchange, &mut reception).await;
+    let claim = store
+        .create_claim(company.id, ClaimKind::Domain, "example.com", COMPANY)
+        .await
+        .unwrap();
+    store
+        .verify_claim_as_operator(claim.claim.id)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    place_call(&exchange, &mut alice, "sip:example.com").await;
+    let (b_invite, from) = next_request(&reception).await;
+    assert_eq!(b_invite.method(), Some(&Method::Invite));
+    send(
+        &reception,
+        from,
+        &reply(&b_invite, 486, "reception-tag", &reception, None),
+    )
+    .await;
+    next_response(&alice, 486).await;
+    let cdrs = cdrs(&exchange, 1).await;
+    assert_eq!(
+        cdrs[0].decision.as_deref(),
+        Some("example.com is a company's verified domain")
+    );
+    assert_eq!(cdrs[0].callee_presented.as_deref(), Some(COMPANY));
+}
+
+#[tokio::test]
 async fn dial_strings_the_plan_refuses_get_a_status_and_a_reason_to_read() {
     let (exchange, mut alice, _bob) = exchange(CallConfig::default()).await;
     // Too short for a Korean number: address incomplete.
