@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 mod claim;
 mod config;
+mod numbers;
 mod operate;
 
 /// Small allocations from many threads, all the time: see the workspace
@@ -78,6 +79,9 @@ enum Command {
     /// Numbers: grant one to a member, reset its SIP password.
     #[command(subcommand)]
     Number(operate::NumberCommand),
+    /// The number inventory (numbers for sale): import a CSV file.
+    #[command(subcommand)]
+    Numbers(numbers::NumbersCommand),
     /// Claims of e-mail addresses and domains: add, verify, list, revoke.
     #[command(subcommand)]
     Claim(claim::ClaimCommand),
@@ -281,6 +285,7 @@ async fn main() -> ExitCode {
         Command::Claim(command) => command.run().await,
         Command::Member(command) => command.run().await,
         Command::Number(command) => command.run().await,
+        Command::Numbers(command) => command.run().await,
         Command::Token(command) => command.run().await,
         Command::Cdr(command) => command.run().await,
         Command::Dial(command) => command.run().await,

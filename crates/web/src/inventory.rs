@@ -139,31 +139,49 @@ pub fn read_listing(input: &ListingInput) -> Result<NewListing, String> {
     Ok(listing)
 }
 
-/// Reads a whole batch: every listing, and no number twice (however it is
-/// written). Either all of them, or every bad one with its reason.
+/// Reads the listings of one batch in turn, refusing a number given twice
+/// (however it is written). `unit` is what the positions count, in
+/// messages: `line` for a CSV file, `listing` for a JSON array.
+#[derive(Debug)]
+pub struct BatchReader {
+    unit: &'static str,
+    first_seen: HashMap<String, usize>,
+}
+
+impl BatchReader {
+    pub fn new(unit: &'static str) -> BatchReader {
+        BatchReader {
+            unit,
+            first_seen: HashMap::new(),
+        }
+    }
+
+    /// Reads the listing at `position` ([`read_listing`], and not a number
+    /// seen before in the batch).
+    pub fn read(&mut self, position: usize, input: &ListingInput) -> Result<NewListing, String> {
+        let listing = read_listing(input)?;
+        if let Some(first) = self.first_seen.get(&listing.number) {
+            return Err(format!(
+                "number {} is listed twice: also at {} {first}",
+                listing.number, self.unit
+            ));
+        }
+        self.first_seen.insert(listing.number.clone(), position);
+        Ok(listing)
+    }
+}
+
+/// Reads a whole batch: either every listing, or every bad one (0-based
+/// index) with its reason.
 pub fn read_listings<'a>(
     inputs: impl IntoIterator<Item = &'a ListingInput>,
 ) -> Result<Vec<NewListing>, Vec<BadListing>> {
+    let mut reader = BatchReader::new("listing");
     let mut listings = Vec::new();
     let mut bad = Vec::new();
-    let mut first_seen: HashMap<String, usize> = HashMap::new();
     for (index, input) in inputs.into_iter().enumerate() {
-        match read_listing(input) {
-            Ok(listing) => {
-                if let Some(&first) = first_seen.get(&listing.number) {
-                    bad.push(BadListing {
-                        index,
-                        reason: format!(
-                            "number {} is listed twice: also at {}",
-                            listing.number,
-                            first + 1
-                        ),
-                    });
-                } else {
-                    first_seen.insert(listing.number.clone(), index);
-                    listings.push(listing);
-                }
-            }
+        match reader.read(index + 1, input) {
+            Ok(listing) => listings.push(listing),
             Err(reason) => bad.push(BadListing { index, reason }),
         }
     }

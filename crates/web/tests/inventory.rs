@@ -207,7 +207,7 @@ async fn a_bad_listing_imports_nothing_and_names_every_bad_one() {
         "listing 2: bad number",
         "listing 3: bad decimal in price",
         "listing 4: unknown country",
-        "listing 6: number +82262006200 is listed twice: also at 1",
+        "listing 6: number +82262006200 is listed twice: also at listing 1",
     ] {
         assert!(detail.contains(expected), "{expected} in {detail}");
     }

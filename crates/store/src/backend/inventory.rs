@@ -18,6 +18,10 @@ const LISTING_CHUNK: usize = 1000;
 /// Numbers per look-up when finding which were already listed.
 const LOOKUP_CHUNK: usize = 1000;
 
+/// SQLite's page cache during an import (256 MiB), and its default.
+const IMPORT_CACHE: &str = "PRAGMA cache_size = -262144";
+const DEFAULT_CACHE: &str = "PRAGMA cache_size = -2000";
+
 const LISTING_COLUMNS: &str =
     "number, kind, country, area_code, price_e4, monthly_e4, currency, premium, state, created_at";
 
@@ -83,6 +87,38 @@ async fn already_listed(pool: &sqlx::Pool<Db>, listings: &[NewListing]) -> Resul
         .collect())
 }
 
+/// Inserts `rows` in statements of [`LISTING_CHUNK`]; how many.
+async fn write_listings(
+    conn: &mut DbConnection,
+    rows: &[ListingRow<'_>],
+    progress: &(dyn Fn(usize) + Sync),
+) -> std::result::Result<usize, sqlx::Error> {
+    let now = now_millis();
+    let mut written = 0;
+    for chunk in rows.chunks(LISTING_CHUNK) {
+        let mut insert = QueryBuilder::<Db>::new("INSERT INTO inventory (");
+        insert.push(LISTING_COLUMNS).push(") ");
+        insert.push_values(chunk, |mut values, row| {
+            let premium = row.listing.premium.map(|p| p.as_str());
+            values
+                .push_bind(&row.listing.number)
+                .push_bind(row.listing.kind.as_str())
+                .push_bind(&row.country)
+                .push_bind(&row.listing.area_code)
+                .push_bind(row.price_e4)
+                .push_bind(row.monthly_e4)
+                .push_bind(&row.currency)
+                .push_bind(premium)
+                .push_bind("available")
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *conn).await?;
+        written += chunk.len();
+        progress(written);
+    }
+    Ok(written)
+}
+
 impl crate::inventory::Inventory for ThisStore {
     async fn import_listings(
         &self,
@@ -97,53 +133,47 @@ impl crate::inventory::Inventory for ThisStore {
         if rows.is_empty() {
             return Ok(ImportOutcome::default());
         }
-        let now = now_millis();
+        // In key order, every index of the table grows at a few places at
+        // a time instead of at random pages all over it.
+        let mut rows = rows;
+        rows.sort_unstable_by(|a, b| a.listing.number.cmp(&b.listing.number));
+        let sqlite = <Db as sqlx::Database>::NAME == "SQLite";
         let mut tx = self.begin_write().await?;
-        let mut written = 0;
-        for chunk in rows.chunks(LISTING_CHUNK) {
-            let mut insert = QueryBuilder::<Db>::new("INSERT INTO inventory (");
-            insert.push(LISTING_COLUMNS).push(") ");
-            insert.push_values(chunk, |mut values, row| {
-                let premium = row.listing.premium.map(|p| p.as_str());
-                values
-                    .push_bind(&row.listing.number)
-                    .push_bind(row.listing.kind.as_str())
-                    .push_bind(&row.country)
-                    .push_bind(&row.listing.area_code)
-                    .push_bind(row.price_e4)
-                    .push_bind(row.monthly_e4)
-                    .push_bind(&row.currency)
-                    .push_bind(premium)
-                    .push_bind("available")
-                    .push_bind(now);
-            });
-            match insert.build().execute(&mut *tx).await {
-                Ok(_) => {}
-                Err(err) if violation(&err) == Some(ErrorKind::UniqueViolation) => {
-                    // Nothing is kept; say which numbers were there (the
-                    // batch itself has no duplicates: validated above).
-                    tx.rollback().await?;
-                    let listed = already_listed(self.reader(), listings).await?;
-                    if listed.is_empty() {
-                        return Err(StoreError::conflict(
-                            "some of these numbers were listed by someone else during the \
-                             import; nothing was imported, try again",
-                        ));
-                    }
-                    return Ok(ImportOutcome {
-                        imported: 0,
-                        already_listed: listed,
-                    });
-                }
-                Err(err) => return Err(err.into()),
-            }
-            written += chunk.len();
-            progress(written);
+        if sqlite {
+            // A large import touches more index pages than SQLite's default
+            // 2 MB page cache holds. The connection is the store's only
+            // writer; it gets its default back below, whatever happens.
+            sqlx::query(IMPORT_CACHE).execute(&mut *tx).await?;
         }
-        tx.commit().await?;
+        let written = write_listings(&mut tx, &rows, progress).await;
+        let committed = match written {
+            Ok(written) => tx.commit().await.map(|()| Some(written)),
+            // Nothing is kept; which numbers were there is read below (the
+            // batch itself has no duplicates: validated above).
+            Err(err) if violation(&err) == Some(ErrorKind::UniqueViolation) => {
+                tx.rollback().await.map(|()| None)
+            }
+            Err(err) => Err(err),
+        };
+        if sqlite {
+            sqlx::query(DEFAULT_CACHE).execute(self.writer()).await?;
+        }
+        if let Some(written) = committed? {
+            return Ok(ImportOutcome {
+                imported: written as u64,
+                already_listed: Vec::new(),
+            });
+        }
+        let listed = already_listed(self.reader(), listings).await?;
+        if listed.is_empty() {
+            return Err(StoreError::conflict(
+                "some of these numbers were listed by someone else during the import; \
+                 nothing was imported, try again",
+            ));
+        }
         Ok(ImportOutcome {
-            imported: written as u64,
-            already_listed: Vec::new(),
+            imported: 0,
+            already_listed: listed,
         })
     }
 
