@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 
-use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use store::prelude::*;
 use store::{Claim, ClaimKind};
@@ -22,9 +21,9 @@ pub struct ClaimCheckArgs {
     #[arg(long, value_name = "IP:PORT", env = "CALLEX_CLAIM_RESOLVER")]
     claim_resolver: Option<SocketAddr>,
 
-    /// The SMTP relay that e-mail claims' codes are sent through (plain
-    /// SMTP, e.g. a local MTA). Without it, only the operator can verify an
-    /// address.
+    /// The SMTP relay (HOST:PORT) that e-mail claims' codes are sent
+    /// through (plain SMTP, e.g. a local MTA). Without it, only the operator
+    /// can verify an address.
     #[arg(long, value_name = "HOST:PORT", env = "CALLEX_SMTP_RELAY")]
     smtp_relay: Option<String>,
 
@@ -34,25 +33,14 @@ pub struct ClaimCheckArgs {
 }
 
 impl ClaimCheckArgs {
-    pub fn checks(&self) -> anyhow::Result<ClaimChecks> {
-        let smtp_relay = match &self.smtp_relay {
-            Some(relay) => {
-                let (host, port) = relay
-                    .rsplit_once(':')
-                    .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
-                    .filter(|(host, _)| !host.is_empty())
-                    .with_context(|| {
-                        format!("--smtp-relay {relay:?} is not HOST:PORT (e.g. 127.0.0.1:25)")
-                    })?;
-                Some((host.trim_matches(['[', ']']).to_owned(), port))
-            }
-            None => None,
-        };
-        Ok(ClaimChecks {
-            resolver: self.claim_resolver,
-            smtp_relay,
-            smtp_from: self.smtp_from.clone(),
-        })
+    /// These settings as a configuration layer, under the other flags'.
+    pub fn layer(self) -> Layer {
+        Layer {
+            claim_resolver: self.claim_resolver,
+            smtp_relay: self.smtp_relay,
+            smtp_from: self.smtp_from,
+            ..Layer::default()
+        }
     }
 }
 
@@ -134,8 +122,7 @@ impl ClaimCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             ClaimCommand::Add(add) => {
-                let checks = add.checks.checks()?;
-                let store = open(add.store).await?;
+                let (store, checks) = open_with_checks(add.store, add.checks).await?;
                 let kind = match add.kind {
                     Kind::Email => ClaimKind::Email,
                     Kind::Domain => ClaimKind::Domain,
@@ -164,8 +151,7 @@ impl ClaimCommand {
                 }
             }
             ClaimCommand::Verify(verify) => {
-                let checks = verify.checks.checks()?;
-                let store = open(verify.store).await?;
+                let (store, checks) = open_with_checks(verify.store, verify.checks).await?;
                 let verified = if verify.operator {
                     store
                         .verify_claim_as_operator(verify.id)
@@ -217,4 +203,14 @@ fn line(claim: &Claim) -> String {
 
 async fn open(args: StoreArgs) -> anyhow::Result<Store> {
     open_store(&args.resolve(Layer::default())?).await
+}
+
+/// The store and where claims are checked, from the flags, the
+/// environment and the configuration file.
+async fn open_with_checks(
+    args: StoreArgs,
+    checks: ClaimCheckArgs,
+) -> anyhow::Result<(Store, ClaimChecks)> {
+    let config = args.resolve(checks.layer())?;
+    Ok((open_store(&config).await?, config.claim_checks))
 }

@@ -19,6 +19,9 @@
 //! ring_timeout = 60
 //! shutdown_grace = 30
 //! # sip_advertise = "203.0.113.7"
+//! # claim_resolver = "192.0.2.53:53"   # default: the system's resolver
+//! # smtp_relay = "127.0.0.1:25"
+//! # smtp_from = "callex@example.net"
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -54,6 +57,9 @@ pub struct Layer {
     pub ring_timeout: Option<u64>,
     pub shutdown_grace: Option<u64>,
     pub sip_advertise: Option<String>,
+    pub claim_resolver: Option<SocketAddr>,
+    pub smtp_relay: Option<String>,
+    pub smtp_from: Option<String>,
 }
 
 impl Layer {
@@ -91,6 +97,9 @@ impl Layer {
             ring_timeout: self.ring_timeout.or(below.ring_timeout),
             shutdown_grace: self.shutdown_grace.or(below.shutdown_grace),
             sip_advertise: self.sip_advertise.or(below.sip_advertise),
+            claim_resolver: self.claim_resolver.or(below.claim_resolver),
+            smtp_relay: self.smtp_relay.or(below.smtp_relay),
+            smtp_from: self.smtp_from.or(below.smtp_from),
         }
     }
 }
@@ -108,6 +117,16 @@ fn digest_algorithms(names: &[String]) -> anyhow::Result<Vec<sip::digest::Algori
         }
     }
     Ok(algorithms)
+}
+
+/// `HOST:PORT` (`[IPv6]:PORT` too) of the SMTP relay.
+fn smtp_relay(relay: &str) -> anyhow::Result<(String, u16)> {
+    relay
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.trim_matches(['[', ']']), port.parse().ok()?)))
+        .filter(|(host, _)| !host.is_empty())
+        .map(|(host, port)| (host.to_owned(), port))
+        .with_context(|| format!("smtp_relay {relay:?} is not HOST:PORT (e.g. 127.0.0.1:25)"))
 }
 
 /// Every setting, resolved.
@@ -138,6 +157,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The host the exchange writes in its Contact and Via headers.
     pub sip_advertise: Option<String>,
+    /// Where claims' proofs are checked (DNS resolver, SMTP relay).
+    pub claim_checks: web::claims::ClaimChecks,
 }
 
 impl Config {
@@ -148,7 +169,16 @@ impl Config {
             Some(path) => flags.over(Layer::from_file(path)?),
             None => flags,
         };
+        let claim_checks = web::claims::ClaimChecks {
+            resolver: layer.claim_resolver,
+            smtp_relay: match layer.smtp_relay.as_deref() {
+                None | Some("") => None,
+                Some(relay) => Some(smtp_relay(relay)?),
+            },
+            smtp_from: layer.smtp_from.filter(|from| !from.is_empty()),
+        };
         let config = Config {
+            claim_checks,
             sip_listen: layer
                 .sip_listen
                 .unwrap_or_else(|| switch::SipConfig::default().listen),
@@ -284,6 +314,34 @@ mod tests {
         assert!(!config.node.is_empty());
         assert_eq!(config.sip_tcp_idle_timeout, Duration::from_secs(120));
         assert_eq!(config.sip_tcp_max_connections, 1024);
+        assert_eq!(config.claim_checks, web::claims::ClaimChecks::default());
+    }
+
+    #[test]
+    fn claim_checks_come_from_the_file_and_a_bad_relay_is_refused() {
+        let file = Layer::from_toml(
+            "claim_resolver = \"127.0.0.1:5353\"\nsmtp_relay = \"mail.example.net:587\"\n\
+             smtp_from = \"callex@example.net\"\n",
+        )
+        .unwrap();
+        let config = Config::resolve(file, None).unwrap();
+        assert_eq!(config.claim_checks.resolver, "127.0.0.1:5353".parse().ok());
+        assert_eq!(
+            config.claim_checks.smtp_relay,
+            Some(("mail.example.net".to_owned(), 587))
+        );
+        assert_eq!(
+            config.claim_checks.smtp_from.as_deref(),
+            Some("callex@example.net")
+        );
+        let wrong = Config::resolve(
+            Layer {
+                smtp_relay: Some("mail.example.net".into()),
+                ..Layer::default()
+            },
+            None,
+        );
+        assert!(format!("{:#}", wrong.unwrap_err()).contains("HOST:PORT"));
     }
 
     #[test]

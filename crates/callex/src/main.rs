@@ -260,7 +260,7 @@ impl ServeArgs {
             ring_timeout: self.ring_timeout,
             shutdown_grace: self.shutdown_grace,
             sip_advertise: self.sip_advertise,
-            ..config::Layer::default()
+            ..self.claim_checks.layer()
         };
         self.store.resolve(flags)
     }
@@ -274,12 +274,8 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let outcome = match cli.command {
-        Command::Serve(args) => match args
-            .claim_checks
-            .checks()
-            .and_then(|checks| Ok((checks, ServeArgs::resolve(*args)?)))
-        {
-            Ok((checks, config)) => serve(config, checks).await,
+        Command::Serve(args) => match args.resolve() {
+            Ok(config) => serve(config).await,
             Err(e) => Err(e),
         },
         Command::Claim(command) => command.run().await,
@@ -312,7 +308,7 @@ fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
     installed.map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
 }
 
-async fn serve(config: Config, claim_checks: web::claims::ClaimChecks) -> anyhow::Result<()> {
+async fn serve(config: Config) -> anyhow::Result<()> {
     // Listen for the stop signals before announcing anything, so that a
     // supervisor that stops us right after start is heard.
     let stop = StopSignal::listen().context("cannot listen for stop signals")?;
@@ -361,7 +357,8 @@ async fn serve(config: Config, claim_checks: web::claims::ClaimChecks) -> anyhow
     };
     let http = match HttpService::start(
         config.http_listen,
-        web::AppState::new(store.clone(), &config.realm).with_claim_checks(claim_checks),
+        web::AppState::new(store.clone(), &config.realm)
+            .with_claim_checks(config.claim_checks.clone()),
     )
     .await
     {

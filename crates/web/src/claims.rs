@@ -32,7 +32,7 @@ const OUTSIDE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the checks reach: the operator's `--claim-resolver`,
 /// `--smtp-relay` and `--smtp-from`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimChecks {
     /// The DNS server to ask for challenges; `None`: the system's.
     pub resolver: Option<SocketAddr>,
