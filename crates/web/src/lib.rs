@@ -12,7 +12,9 @@
 //! which browsers follow, answer with small HTML pages.
 //!
 //! It also holds [`operator`]: what an operator does to members' numbers,
-//! shared with the `callex` command line so both behave the same.
+//! shared with the `callex` command line so both behave the same; and
+//! [`claims`]: the DNS look-up and the code mail that verify members'
+//! e-mail addresses and domains, shared the same way.
 //!
 //! It is not for the exchange's rules (they live in the pure crates) nor
 //! for SIP (that is `switch`).
