@@ -197,6 +197,16 @@ pub trait Claims {
         token: &str,
     ) -> impl Future<Output = Result<Claim>> + Send;
 
+    /// Like [`verify_claim`](Claims::verify_claim), with every token found
+    /// (a domain's TXT records): verified if any is the claim's, and one
+    /// attempt counted if none is, however many there were.
+    fn verify_claim_with_any(
+        &self,
+        member: MemberId,
+        id: i64,
+        tokens: &[&str],
+    ) -> impl Future<Output = Result<Claim>> + Send;
+
     /// The operator verifies pending claim `id` without a token.
     fn verify_claim_as_operator(&self, id: i64) -> impl Future<Output = Result<Claim>> + Send;
 
@@ -247,6 +257,14 @@ impl Claims for Store {
     }
     async fn verify_claim(&self, member: MemberId, id: i64, token: &str) -> Result<Claim> {
         on_engine!(self.verify_claim(member, id, token))
+    }
+    async fn verify_claim_with_any(
+        &self,
+        member: MemberId,
+        id: i64,
+        tokens: &[&str],
+    ) -> Result<Claim> {
+        on_engine!(self.verify_claim_with_any(member, id, tokens))
     }
     async fn verify_claim_as_operator(&self, id: i64) -> Result<Claim> {
         on_engine!(self.verify_claim_as_operator(id))
@@ -394,12 +412,13 @@ pub(crate) fn expires_at(kind: ClaimKind, now: UnixMillis) -> UnixMillis {
     now + kind.valid_for()
 }
 
-/// Why `token` does not verify `claim` at `now`, if it does not; `Ok(true)`
-/// if it does, `Ok(false)` if it is wrong (an attempt to count).
+/// Why `tokens` cannot verify `claim` at `now`, if they cannot; `Ok(true)`
+/// if one of them is its token, `Ok(false)` if none is (one attempt to
+/// count).
 pub(crate) fn check_token(
     claim: &Claim,
     stored_hash: &str,
-    token: &str,
+    tokens: &[&str],
     now: UnixMillis,
 ) -> Result<bool> {
     let what = format!("claim {} ({} {})", claim.id, claim.kind, claim.value);
@@ -424,7 +443,9 @@ pub(crate) fn check_token(
             "the code of {what} expired; claim it again for a new one"
         )));
     }
-    Ok(token_hash(claim.kind, &claim.value, token) == stored_hash)
+    Ok(tokens
+        .iter()
+        .any(|token| token_hash(claim.kind, &claim.value, token) == stored_hash))
 }
 
 /// What a wrong token is told.
@@ -433,7 +454,11 @@ pub(crate) fn wrong_token(claim: &Claim) -> StoreError {
     StoreError::invalid(
         "code",
         format!(
-            "that is not the code of claim {} ({} {}); {left} attempt{} left",
+            "that is not the {} of claim {} ({} {}); {left} attempt{} left",
+            match claim.kind {
+                ClaimKind::Email => "code",
+                ClaimKind::Domain => "token",
+            },
             claim.id,
             claim.kind,
             claim.value,

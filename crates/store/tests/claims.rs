@@ -20,6 +20,7 @@ on_both_engines!(
     claims_move_the_directory_version,
     a_claim_needs_a_number_of_the_right_kind_held_by_the_member,
     releasing_the_number_ends_its_claims,
+    many_tokens_found_at_once_cost_one_attempt,
 );
 
 const PIN: &str = "0262006200082";
@@ -344,4 +345,28 @@ async fn releasing_the_number_ends_its_claims(db: TestDb) {
         None
     );
     assert!(store.claims_of(alice).await.unwrap().is_empty());
+}
+
+async fn many_tokens_found_at_once_cost_one_attempt(db: TestDb) {
+    let store = db.open().await;
+    let company = add(&store, "Example Inc.", MemberKind::Company).await;
+    store.grant(VNS, NumberKind::Vns, company).await.unwrap();
+    let new = store
+        .create_claim(company, ClaimKind::Domain, "example.com", VNS)
+        .await
+        .unwrap();
+    let stale = ["0123456789abcdef0123456789abcdef"; 7];
+    assert!(matches!(
+        store
+            .verify_claim_with_any(company, new.claim.id, &stale)
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    let claim = store.claim(new.claim.id).await.unwrap().unwrap();
+    assert_eq!(claim.attempts, 1, "seven wrong records, one attempt");
+    let verified = store
+        .verify_claim_with_any(company, new.claim.id, &[stale[0], &new.token])
+        .await
+        .unwrap();
+    assert_eq!(verified.verified_by, Some(VerifiedBy::Dns));
 }

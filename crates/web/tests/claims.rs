@@ -208,6 +208,21 @@ async fn a_domain_is_verified_by_its_txt_record_through_the_claim_resolver() {
         "{problem}"
     );
 
+    // An old claim's record, still published, is not this one's proof.
+    published
+        .lock()
+        .unwrap()
+        .push("callex-verify=0123456789abcdef0123456789abcdef".to_owned());
+    let (status, problem) = api.send(Method::POST, &verify, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("do not hold this claim's token"),
+        "{problem}"
+    );
+
     published.lock().unwrap().push(text);
     let (status, verified) = api.send(Method::POST, &verify, None).await;
     assert_eq!(status, StatusCode::OK, "{verified}");

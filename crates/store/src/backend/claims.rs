@@ -208,6 +208,15 @@ impl Claims for ThisStore {
     }
 
     async fn verify_claim(&self, member: MemberId, id: i64, token: &str) -> Result<Claim> {
+        self.verify_claim_with_any(member, id, &[token]).await
+    }
+
+    async fn verify_claim_with_any(
+        &self,
+        member: MemberId,
+        id: i64,
+        tokens: &[&str],
+    ) -> Result<Claim> {
         let mut tx = self.begin_write().await?;
         let (claim, stored_hash) = match claim_by_id(&mut *tx, id).await? {
             Some(found) if found.0.member_id == member => found,
@@ -217,7 +226,7 @@ impl Claims for ThisStore {
                 )))
             }
         };
-        if rules::check_token(&claim, &stored_hash, token, now_millis())? {
+        if rules::check_token(&claim, &stored_hash, tokens, now_millis())? {
             let verified = mark_verified(self, &mut tx, &claim, claim.kind.proof()).await?;
             tx.commit().await?;
             return Ok(verified);
