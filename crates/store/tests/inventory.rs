@@ -220,6 +220,35 @@ async fn search_filters_by_country_kind_area_contains_price_and_premium(db: Test
     })
     .await;
     assert_eq!(seoul.len(), 3, "area 2 and 212");
+    // With a country, an area is a range of keys: E.164 numbers and DIDs
+    // first, then PINs.
+    let area = |country: &str, area: &str, kind: Option<ListingKind>| InventorySearch {
+        country: Some(country.into()),
+        area_prefix: Some(area.into()),
+        kind,
+        ..all.clone()
+    };
+    assert_eq!(
+        numbers(&search(area("KR", "2", None)).await),
+        ["+82212341234", "+82262006200"]
+    );
+    assert_eq!(
+        numbers(&search(area("KR", "02", None)).await),
+        ["0262006200082"]
+    );
+    assert!(search(area("KR", "02", Some(ListingKind::E164)))
+        .await
+        .is_empty());
+    assert_eq!(
+        numbers(&search(area("US", "21", Some(ListingKind::Did))).await),
+        ["+12125550100"]
+    );
+    let seoul_after = search(InventorySearch {
+        after: Some("+82212341234".into()),
+        ..area("KR", "2", None)
+    })
+    .await;
+    assert_eq!(numbers(&seoul_after), ["+82262006200"]);
     let contains = search(InventorySearch {
         contains: Some("6200".into()),
         ..all.clone()

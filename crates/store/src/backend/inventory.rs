@@ -6,7 +6,7 @@
 // `violation`, `corrupt`, `now_millis`).
 
 use crate::inventory::{
-    amount_e4, amount_from_e4, currency_code, validate_batch, ImportOutcome, InventorySearch,
+    amount_e4, ListingKind, amount_from_e4, currency_code, validate_batch, ImportOutcome, InventorySearch,
     Listing, NewListing,
 };
 
@@ -21,6 +21,9 @@ const LOOKUP_CHUNK: usize = 1000;
 /// SQLite's page cache during an import (256 MiB), and its default.
 const IMPORT_CACHE: &str = "PRAGMA cache_size = -262144";
 const DEFAULT_CACHE: &str = "PRAGMA cache_size = -2000";
+
+const SQLITE_ANALYZE: &[&str] = &["PRAGMA analysis_limit = 1000", "ANALYZE inventory"];
+const PG_ANALYZE: &[&str] = &["ANALYZE inventory"];
 
 const LISTING_COLUMNS: &str =
     "number, kind, country, area_code, price_e4, monthly_e4, currency, premium, state, created_at";
@@ -119,6 +122,101 @@ async fn write_listings(
     Ok(written)
 }
 
+/// Where an area's numbers are among the keys, when the search names a
+/// country: an area code begins the national part, so its E.164 numbers
+/// (and DIDs) are the keys from `+<country code><area>`, and its PINs the
+/// keys from `<area>` (a PIN's key is its national part, then the country
+/// code). A range of keys is a range of the index, in the order the
+/// results are given, where filtering the country's numbers by area would
+/// read every number of the areas that sort before it. `None`: no such
+/// ranges (no area or no country asked), the area is then a filter only.
+fn area_key_ranges(search: &InventorySearch) -> Option<Vec<(String, String)>> {
+    let area = search.area_prefix.as_ref()?;
+    let country = search.country.as_ref()?.to_ascii_uppercase();
+    let code = numbering::dialing_rules(&country)?.code.value();
+    let range = |start: String| {
+        let mut end = start.clone();
+        // Digits are followed by ':' in ASCII (and in "C" collation).
+        end.push(':');
+        (start, end)
+    };
+    let e164 = range(format!("+{code}{area}"));
+    let pin = range(area.clone());
+    Some(match search.kind {
+        Some(ListingKind::E164 | ListingKind::Did) => vec![e164],
+        Some(ListingKind::Pin) => vec![pin],
+        Some(ListingKind::Vns) => Vec::new(),
+        None => vec![e164, pin],
+    })
+}
+
+/// The available numbers matching `search`, within `keys` if given, at
+/// most `limit`.
+async fn search_range(
+    pool: &sqlx::Pool<Db>,
+    search: &InventorySearch,
+    keys: Option<(String, String)>,
+    limit: u32,
+) -> Result<Vec<Listing>> {
+    let mut query = QueryBuilder::<Db>::new("SELECT ");
+    query.push(LISTING_COLUMNS);
+    // A literal, not a bound value: the partial indexes are for exactly
+    // this condition.
+    query.push(" FROM inventory WHERE state = 'available'");
+    if let Some(country) = &search.country {
+        query
+            .push(" AND country = ")
+            .push_bind(country.to_ascii_uppercase());
+    }
+    if let Some(kind) = search.kind {
+        query.push(" AND kind = ").push_bind(kind.as_str());
+    }
+    if let Some((start, end)) = keys {
+        query
+            .push(" AND number >= ")
+            .push_bind(start)
+            .push(" AND number < ")
+            .push_bind(end);
+    }
+    if let Some(area) = &search.area_prefix {
+        // The area itself still decides (a number's area code is the
+        // operator's to give); as a range, digits then ':'.
+        let mut upper = area.clone();
+        upper.push(':');
+        query
+            .push(" AND area_code >= ")
+            .push_bind(area.clone())
+            .push(" AND area_code < ")
+            .push_bind(upper);
+    }
+    if let Some(contains) = &search.contains {
+        query
+            .push(" AND number LIKE ")
+            .push_bind(format!("%{contains}%"));
+    }
+    if let Some(min) = search.min_price {
+        query
+            .push(" AND price_e4 >= ")
+            .push_bind(amount_e4("min_price", min)?);
+    }
+    if let Some(max) = search.max_price {
+        query
+            .push(" AND price_e4 <= ")
+            .push_bind(amount_e4("max_price", max)?);
+    }
+    if search.premium_only {
+        query.push(" AND premium IS NOT NULL");
+    }
+    if let Some(after) = &search.after {
+        query.push(" AND number > ").push_bind(after.clone());
+    }
+    query
+        .push(" ORDER BY number LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows = query.build().fetch_all(pool).await?;
+    rows.iter().map(listing_from_row).collect()
+}
+
 impl crate::inventory::Inventory for ThisStore {
     async fn import_listings(
         &self,
@@ -159,6 +257,12 @@ impl crate::inventory::Inventory for ThisStore {
             sqlx::query(DEFAULT_CACHE).execute(self.writer()).await?;
         }
         if let Some(written) = committed? {
+            // Fresh statistics, so the planner picks the right index for
+            // each search over what is now in the table (sampled: quick
+            // even on millions of rows).
+            for statement in if sqlite { SQLITE_ANALYZE } else { PG_ANALYZE } {
+                sqlx::query(statement).execute(self.writer()).await?;
+            }
             return Ok(ImportOutcome {
                 imported: written as u64,
                 already_listed: Vec::new(),
@@ -179,56 +283,21 @@ impl crate::inventory::Inventory for ThisStore {
 
     async fn search_inventory(&self, search: &InventorySearch) -> Result<Vec<Listing>> {
         search.validate()?;
-        let mut query = QueryBuilder::<Db>::new("SELECT ");
-        query.push(LISTING_COLUMNS);
-        // A literal, not a bound value: the partial indexes are for exactly
-        // this condition.
-        query.push(" FROM inventory WHERE state = 'available'");
-        if let Some(country) = &search.country {
-            query
-                .push(" AND country = ")
-                .push_bind(country.to_ascii_uppercase());
+        let ranges = area_key_ranges(search);
+        let Some(ranges) = ranges else {
+            return search_range(self.reader(), search, None, search.limit).await;
+        };
+        // The ranges are in key order ('+' sorts before digits): the first
+        // one's numbers all come before the second one's.
+        let mut found = Vec::new();
+        for range in ranges {
+            let wanted = search.limit - found.len() as u32;
+            if wanted == 0 {
+                break;
+            }
+            found.extend(search_range(self.reader(), search, Some(range), wanted).await?);
         }
-        if let Some(kind) = search.kind {
-            query.push(" AND kind = ").push_bind(kind.as_str());
-        }
-        if let Some(area) = &search.area_prefix {
-            // A prefix as a range, which both engines take through an
-            // index: digits are followed by ':' in ASCII.
-            let mut upper = area.clone();
-            upper.push(':');
-            query
-                .push(" AND area_code >= ")
-                .push_bind(area.clone())
-                .push(" AND area_code < ")
-                .push_bind(upper);
-        }
-        if let Some(contains) = &search.contains {
-            query
-                .push(" AND number LIKE ")
-                .push_bind(format!("%{contains}%"));
-        }
-        if let Some(min) = search.min_price {
-            query
-                .push(" AND price_e4 >= ")
-                .push_bind(amount_e4("min_price", min)?);
-        }
-        if let Some(max) = search.max_price {
-            query
-                .push(" AND price_e4 <= ")
-                .push_bind(amount_e4("max_price", max)?);
-        }
-        if search.premium_only {
-            query.push(" AND premium IS NOT NULL");
-        }
-        if let Some(after) = &search.after {
-            query.push(" AND number > ").push_bind(after.clone());
-        }
-        query
-            .push(" ORDER BY number LIMIT ")
-            .push_bind(i64::from(search.limit));
-        let rows = query.build().fetch_all(self.reader()).await?;
-        rows.iter().map(listing_from_row).collect()
+        Ok(found)
     }
 
     async fn listing(&self, number: &str) -> Result<Option<Listing>> {
