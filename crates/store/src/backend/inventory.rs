@@ -213,9 +213,32 @@ async fn search_range(
     query
         .push(" ORDER BY number LIMIT ")
         .push_bind(i64::from(limit));
-    let rows = query.build().fetch_all(pool).await?;
+    // Planned for these values each time: a plan PostgreSQL caches for a
+    // prepared statement is made for any value, and for a search, where
+    // one country or pattern matches a thousand times more numbers than
+    // another, it sorts a whole area where reading the index in order
+    // would stop after a page (87 ms instead of 1.3 ms on 10M numbers).
+    let query = query.build().persistent(false);
+    if <Db as sqlx::Database>::NAME != "PostgreSQL" {
+        let rows = query.fetch_all(pool).await?;
+        return rows.iter().map(listing_from_row).collect();
+    }
+    // PostgreSQL multiplies the selectivities of the area, key range and
+    // "contains" conditions as if they were independent, expects a handful
+    // of matches, and then collects them all with a bitmap scan and sorts
+    // them, where reading the index in key order stops after a page (160 ms
+    // instead of 1 ms on 10M numbers). Bitmap scans and JIT are off for this
+    // one read-only statement.
+    let mut tx = pool.begin().await?;
+    for setting in PG_SEARCH_SETTINGS {
+        sqlx::query(setting).execute(&mut *tx).await?;
+    }
+    let rows = query.fetch_all(&mut *tx).await?;
+    tx.commit().await?;
     rows.iter().map(listing_from_row).collect()
 }
+
+const PG_SEARCH_SETTINGS: [&str; 2] = ["SET LOCAL enable_bitmapscan = off", "SET LOCAL jit = off"];
 
 impl crate::inventory::Inventory for ThisStore {
     async fn import_listings(
