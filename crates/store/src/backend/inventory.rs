@@ -22,6 +22,8 @@ const LOOKUP_CHUNK: usize = 1000;
 const IMPORT_CACHE: &str = "PRAGMA cache_size = -262144";
 const DEFAULT_CACHE: &str = "PRAGMA cache_size = -2000";
 
+/// Imports of at least this many listings refresh the table's statistics.
+const ANALYZE_AFTER: usize = 10_000;
 const SQLITE_ANALYZE: &[&str] = &["PRAGMA analysis_limit = 1000", "ANALYZE inventory"];
 const PG_ANALYZE: &[&str] = &["ANALYZE inventory"];
 
@@ -280,11 +282,14 @@ impl crate::inventory::Inventory for ThisStore {
             sqlx::query(DEFAULT_CACHE).execute(self.writer()).await?;
         }
         if let Some(written) = committed? {
-            // Fresh statistics, so the planner picks the right index for
-            // each search over what is now in the table (sampled: quick
-            // even on millions of rows).
-            for statement in if sqlite { SQLITE_ANALYZE } else { PG_ANALYZE } {
-                sqlx::query(statement).execute(self.writer()).await?;
+            // Fresh statistics after a large import, so the planner picks
+            // the right index for each search over what is now in the table
+            // (sampled: quick even on millions of rows; small imports leave
+            // it to PostgreSQL's autovacuum, or to the next large one).
+            if written >= ANALYZE_AFTER {
+                for statement in if sqlite { SQLITE_ANALYZE } else { PG_ANALYZE } {
+                    sqlx::query(statement).execute(self.writer()).await?;
+                }
             }
             return Ok(ImportOutcome {
                 imported: written as u64,
