@@ -25,7 +25,7 @@ use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, StoreError};
-use crate::model::{excerpt, MemberId, NumberKind, UnixMillis};
+use crate::model::{excerpt, text_enum, MemberId, NumberKind, UnixMillis};
 use crate::{Backend, Store};
 
 /// How long an e-mail code is good for: 30 minutes.
@@ -38,85 +38,36 @@ pub const MAX_ATTEMPTS: i64 = 5;
 /// The longest value: an e-mail address (RFC 5321 path limit).
 pub const MAX_VALUE: usize = 254;
 
-/// What is claimed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClaimKind {
-    /// An e-mail address, resolving to a PIN.
-    Email,
-    /// A domain name, resolving to a VNS.
-    Domain,
+text_enum! {
+    /// What is claimed.
+    pub enum ClaimKind ("claim kind") {
+        /// An e-mail address, resolving to a PIN.
+        Email = "email",
+        /// A domain name, resolving to a VNS.
+        Domain = "domain",
+    }
 }
 
-/// Where a claim is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClaimState {
-    Pending,
-    Verified,
-    Revoked,
+text_enum! {
+    /// Where a claim is in its life.
+    pub enum ClaimState ("claim state") {
+        Pending = "pending",
+        Verified = "verified",
+        Revoked = "revoked",
+    }
 }
 
-/// Who verified a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VerifiedBy {
-    /// The domain's DNS TXT record held the token.
-    Dns,
-    /// The member gave back the code mailed to the address.
-    Email,
-    /// The operator vouched for it.
-    Operator,
+text_enum! {
+    /// Who verified a claim.
+    pub enum VerifiedBy ("verified by") {
+        /// The domain's DNS TXT record held the token.
+        Dns = "dns",
+        /// The member gave back the code mailed to the address.
+        Email = "email",
+        /// The operator vouched for it.
+        Operator = "operator",
+    }
 }
-
-macro_rules! spelled {
-    ($name:ident, $field:literal, $($variant:ident = $text:literal),+) => {
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = StoreError;
-
-            fn from_str(text: &str) -> Result<Self> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(StoreError::invalid(
-                        $field,
-                        format!(
-                            "{:?} is not one of {}",
-                            excerpt(text),
-                            [$($text),+].join(", ")
-                        ),
-                    )),
-                }
-            }
-        }
-    };
-}
-
-spelled!(ClaimKind, "claim kind", Email = "email", Domain = "domain");
-spelled!(
-    ClaimState,
-    "claim state",
-    Pending = "pending",
-    Verified = "verified",
-    Revoked = "revoked"
-);
-spelled!(
-    VerifiedBy,
-    "verified by",
-    Dns = "dns",
-    Email = "email",
-    Operator = "operator"
-);
 
 impl ClaimKind {
     /// The kind of number a claim of this kind resolves to.

@@ -19,7 +19,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use crate::error::{Result, StoreError};
-use crate::model::{check_number_of_kind, country_code, excerpt, NumberKind, UnixMillis};
+use crate::model::{
+    check_number_of_kind, country_code, excerpt, text_enum, NumberKind, UnixMillis,
+};
 use crate::{Backend, Store};
 
 /// The most listings one search returns.
@@ -31,56 +33,11 @@ pub const MAX_AREA_CODE: usize = 8;
 /// The longest "contains" pattern, in digits.
 pub const MAX_CONTAINS: usize = 15;
 
-macro_rules! names {
-    ($(#[$meta:meta])* $name:ident ($field:literal) { $($variant:ident = $text:literal,)+ }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($variant,)+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stored (and API) spelling.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = StoreError;
-
-            fn from_str(text: &str) -> Result<Self> {
-                $name::ALL
-                    .iter()
-                    .copied()
-                    .find(|value| value.as_str() == text)
-                    .ok_or_else(|| {
-                        let known: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
-                        StoreError::invalid(
-                            $field,
-                            format!("{:?} is not one of {}", excerpt(text), known.join(", ")),
-                        )
-                    })
-            }
-        }
-    };
-}
-
-names! {
+text_enum! {
     /// What is for sale: a PIN, a VNS, a PSTN number, or a virtual
     /// business number (SPEC §5: an E.164 DID from the operator's ranges,
     /// bought by a company for its employees' pool).
-    ListingKind ("kind") {
+    pub enum ListingKind ("kind") {
         Pin = "pin",
         Vns = "vns",
         E164 = "e164",
@@ -88,10 +45,10 @@ names! {
     }
 }
 
-names! {
+text_enum! {
     /// Where a listed number is in its sale. Only `available` numbers are
     /// found by search; the purchase flow moves them on.
-    ListingState ("state") {
+    pub enum ListingState ("state") {
         Available = "available",
         Held = "held",
         Sold = "sold",
@@ -99,10 +56,10 @@ names! {
     }
 }
 
-names! {
+text_enum! {
     /// Why a number is premium ("golden"): numbering's [`numbering::Golden`]
     /// class.
-    Premium ("premium") {
+    pub enum Premium ("premium") {
         Repeating = "repeating",
         Sequential = "sequential",
         Repeated = "repeated",

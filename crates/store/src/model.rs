@@ -105,6 +105,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 // ---------------------------------------------------------------- members
 
