@@ -4,29 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Output;
-
 use common::*;
-
-fn run(data_dir: &Path, args: &[&str]) -> Output {
-    callex()
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("run callex")
-}
-
-fn succeeded(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn a_domain_verified_by_the_operator_dials_the_company_until_revoked() {

@@ -7,40 +7,11 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use common::*;
 use sip::digest::{ha1, Algorithm};
 use store::prelude::*;
-
-/// Runs `callex ARGS --data-dir DIR` to the end.
-fn run(data_dir: &Path, args: &[&str]) -> Output {
-    callex()
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("run callex")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn succeeded(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr:\n{}",
-        out.status.code(),
-        stderr(&out)
-    );
-    stdout(&out)
-}
 
 fn add_member(data_dir: &Path, name: &str) -> String {
     let out = succeeded(run(

@@ -7,8 +7,8 @@ pub mod calls;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +20,34 @@ pub const CALLEX: &str = env!("CARGO_BIN_EXE_callex");
 
 /// How long the binary may take to start, answer or stop.
 pub const WITHIN: Duration = Duration::from_secs(20);
+
+/// Runs `callex ARGS --data-dir DIR` to the end.
+pub fn run(data_dir: &Path, args: &[&str]) -> Output {
+    callex()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("run callex")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn succeeded(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{}",
+        out.status.code(),
+        stderr(&out)
+    );
+    stdout(&out)
+}
 
 /// A fresh directory under the target's temporary directory.
 pub fn scratch_dir(label: &str) -> PathBuf {
