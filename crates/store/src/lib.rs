@@ -8,7 +8,8 @@
 //! bindings), [`Calls`] (active calls and CDRs), [`ApiTokens`],
 //! [`Directory`] (what a number lists: SIP address, home page, mailbox),
 //! [`Claims`] (verified e-mail addresses and domains),
-//! [`Inventory`] (the numbers for sale) —
+//! [`Inventory`] (the numbers for sale), [`Orders`] (the purchase flow
+//! and the prepaid ledger) —
 //! and one
 //! implementation of each per engine ([`SqliteStore`], [`PgStore`]), behind
 //! the [`Store`] handle the switch and the CLI hold. Every write is checked
@@ -92,6 +93,7 @@ pub mod directory;
 mod error;
 pub mod inventory;
 mod model;
+pub mod orders;
 mod repository;
 
 pub use backend::postgres::PgStore;
@@ -107,6 +109,10 @@ pub use model::{
     limits, now_millis, ActiveCall, Answer, BatchOutcome, Binding, BindingWrite, CallBatch, Cdr,
     CdrFilter, Disposition, HeldNumber, Member, MemberId, MemberKind, NewCdr, NewMember, NewToken,
     NumberKind, Page, TokenInfo, UnixMillis,
+};
+pub use orders::{
+    Actor, Balance, LedgerEntry, LedgerKind, NewOrder, Order, OrderEvent, OrderState, Orders,
+    PaymentProvider, PrepaidBalance, Topup, TopupOutcome,
 };
 pub use repository::{ApiTokens, Calls, Directory, Location, Members, Numbers, SipCredentials};
 

@@ -295,3 +295,8 @@ mod inventory {
     use super::*;
     include!("inventory.rs");
 }
+
+mod orders {
+    use super::*;
+    include!("orders.rs");
+}
