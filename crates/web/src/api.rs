@@ -35,6 +35,15 @@ use crate::AppState;
         directory::short_link,
         inventory::available,
         inventory::import,
+        crate::orders::create_order,
+        crate::orders::get_order,
+        crate::orders::approve_order,
+        crate::orders::reject_order,
+        crate::orders::pay_order,
+        crate::orders::cancel_order,
+        crate::orders::approvals,
+        crate::orders::create_topup,
+        crate::orders::ledger,
         openapi
     ),
     components(schemas(Problem)),
@@ -47,7 +56,10 @@ use crate::AppState;
         (name = "directory", description = "What a number resolves to besides a phone: SIP \
             address, home page, mailbox (the same records the DNS directory serves as ENUM NAPTR)"),
         (name = "numbers", description = "The numbers for sale: the public search and the \
-            operator's inventory")
+            operator's inventory"),
+        (name = "orders", description = "Buying numbers (requested, approved and held, paid, \
+            assigned; or rejected, expired, cancelled), the operator's approval queue, and the \
+            prepaid balance's top-ups and ledger")
     )
 )]
 pub struct ApiDoc;

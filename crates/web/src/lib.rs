@@ -36,6 +36,7 @@ pub mod claims;
 pub mod directory;
 pub mod inventory;
 pub mod operator;
+pub mod orders;
 pub mod problem;
 
 use std::fmt;
@@ -110,6 +111,15 @@ pub fn router(state: AppState) -> Router {
             put(directory::set_directory),
         )
         .route("/inventory", post(inventory::import))
+        .route("/orders", post(orders::create_order))
+        .route("/orders/{id}", get(orders::get_order))
+        .route("/orders/{id}/approve", post(orders::approve_order))
+        .route("/orders/{id}/reject", post(orders::reject_order))
+        .route("/orders/{id}/pay", post(orders::pay_order))
+        .route("/orders/{id}/cancel", post(orders::cancel_order))
+        .route("/approvals", get(orders::approvals))
+        .route("/members/{id}/topups", post(orders::create_topup))
+        .route("/members/{id}/ledger", get(orders::ledger))
         .route("/openapi.json", get(api::openapi))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
