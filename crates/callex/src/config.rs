@@ -18,6 +18,7 @@
 //! digest_algorithms = ["md5"]
 //! ring_timeout = 60
 //! shutdown_grace = 30
+//! order_hold = 1800  # how long an approved purchase holds its number
 //! # sip_advertise = "203.0.113.7"
 //! # claim_resolver = "192.0.2.53:53"   # default: the system's resolver
 //! # smtp_relay = "127.0.0.1:25"
@@ -56,6 +57,7 @@ pub struct Layer {
     pub digest_algorithms: Option<Vec<String>>,
     pub ring_timeout: Option<u64>,
     pub shutdown_grace: Option<u64>,
+    pub order_hold: Option<u64>,
     pub sip_advertise: Option<String>,
     pub claim_resolver: Option<SocketAddr>,
     pub smtp_relay: Option<String>,
@@ -96,6 +98,7 @@ impl Layer {
             digest_algorithms: self.digest_algorithms.or(below.digest_algorithms),
             ring_timeout: self.ring_timeout.or(below.ring_timeout),
             shutdown_grace: self.shutdown_grace.or(below.shutdown_grace),
+            order_hold: self.order_hold.or(below.order_hold),
             sip_advertise: self.sip_advertise.or(below.sip_advertise),
             claim_resolver: self.claim_resolver.or(below.claim_resolver),
             smtp_relay: self.smtp_relay.or(below.smtp_relay),
@@ -155,6 +158,8 @@ pub struct Config {
     pub ring_timeout: Duration,
     /// How long calls in progress may go on after a stop signal.
     pub shutdown_grace: Duration,
+    /// How long an approved purchase holds its number for the buyer.
+    pub order_hold: Duration,
     /// The host the exchange writes in its Contact and Via headers.
     pub sip_advertise: Option<String>,
     /// Where claims' proofs are checked (DNS resolver, SMTP relay).
@@ -215,6 +220,10 @@ impl Config {
             shutdown_grace: Duration::from_secs(
                 layer.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
             ),
+            order_hold: layer.order_hold.map_or(
+                Duration::from_millis(store::orders::DEFAULT_HOLD_MS.unsigned_abs()),
+                Duration::from_secs,
+            ),
             sip_advertise: layer.sip_advertise.filter(|host| !host.is_empty()),
         };
         config.validate()?;
@@ -230,6 +239,9 @@ impl Config {
         }
         if self.ring_timeout.is_zero() {
             bail!("ring_timeout is 0: give at least 1 second");
+        }
+        if self.order_hold.is_zero() {
+            bail!("order_hold is 0: give at least 1 second (the default is 1800, 30 minutes)");
         }
         if let Some(host) = &self.sip_advertise {
             let usable = host.parse::<std::net::IpAddr>().is_ok()

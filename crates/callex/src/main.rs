@@ -238,6 +238,16 @@ struct ServeArgs {
     )]
     shutdown_grace: Option<u64>,
 
+    /// Seconds an approved purchase holds its number for the buyer to pay;
+    /// then the number is for sale again. [default: 1800]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "CALLEX_ORDER_HOLD",
+        value_parser = clap::value_parser!(u64).range(1..=30 * 86_400)
+    )]
+    order_hold: Option<u64>,
+
     /// Host or IP address written in the exchange's Contact and Via headers
     /// (a public address when the exchange is behind NAT). [default: the
     /// address each call's packets leave from]
@@ -259,6 +269,7 @@ impl ServeArgs {
             digest_algorithms: self.digest_algorithms,
             ring_timeout: self.ring_timeout,
             shutdown_grace: self.shutdown_grace,
+            order_hold: self.order_hold,
             sip_advertise: self.sip_advertise,
             ..self.claim_checks.layer()
         };
@@ -358,7 +369,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let http = match HttpService::start(
         config.http_listen,
         web::AppState::new(store.clone(), &config.realm)
-            .with_claim_checks(config.claim_checks.clone()),
+            .with_claim_checks(config.claim_checks.clone())
+            .with_order_hold(config.order_hold),
     )
     .await
     {
@@ -370,6 +382,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             anyhow::bail!("{e} — choose another with --http-listen");
         }
     };
+
+    // Reads already see a run-out hold as expired; the sweep puts its
+    // number back where the search finds it.
+    let hold_sweep =
+        web::orders::spawn_hold_expiry(store.clone(), web::orders::HOLD_SWEEP_INTERVAL);
 
     announce(&format!("callex {} started", env!("CARGO_PKG_VERSION")));
     announce(&format!("data directory: {}", config.data_dir.display()));
@@ -399,6 +416,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "stopping: new calls refused, calls in progress may finish"
     );
     http.stop().await;
+    hold_sweep.abort();
     dns.stop().await;
     service.shutdown(config.shutdown_grace).await;
     store.close().await;

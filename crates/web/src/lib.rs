@@ -66,6 +66,9 @@ pub struct AppState {
     pub realm: Arc<str>,
     /// Where claims' proofs are checked: DNS resolver, SMTP relay.
     pub claims: Arc<claims::ClaimChecks>,
+    /// How long an approved purchase holds its number
+    /// ([`store::orders::DEFAULT_HOLD_MS`] unless set).
+    pub order_hold: Duration,
 }
 
 impl AppState {
@@ -74,6 +77,15 @@ impl AppState {
             store,
             realm: realm.into(),
             claims: Arc::default(),
+            order_hold: Duration::from_millis(store::orders::DEFAULT_HOLD_MS.unsigned_abs()),
+        }
+    }
+
+    /// Approved purchases hold their numbers for `hold` instead.
+    pub fn with_order_hold(self, hold: Duration) -> AppState {
+        AppState {
+            order_hold: hold,
+            ..self
         }
     }
 

@@ -7,11 +7,12 @@
 //! [`Actor`], so a member-token layer can call the same store functions
 //! with `Actor::Member` once it checks the order is theirs.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use store::orders::DEFAULT_HOLD_MS;
 use store::prelude::*;
 use store::{
     now_millis, Actor, Balance, LedgerEntry, NewOrder, Order, OrderEvent, Orders, PaymentProvider,
@@ -201,6 +202,36 @@ pub fn number_key(written: &str) -> String {
         .collect()
 }
 
+/// How often `callex serve` expires the holds that ran out. Reads see a
+/// run-out hold as expired at once; until the sweep, its number is missing
+/// from the search for at most this long.
+pub const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Expires run-out holds every `every` until aborted; a failed sweep is
+/// logged and the next one tries again.
+pub fn spawn_hold_expiry(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match store.expire_holds(now_millis()).await {
+                Ok(0) => {}
+                Ok(expired) => {
+                    tracing::info!(expired, "purchase holds ran out; numbers for sale again")
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "expiring purchase holds failed; the next sweep tries again")
+                }
+            }
+        }
+    })
+}
+
+fn hold_ms(state: &AppState) -> i64 {
+    i64::try_from(state.order_hold.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Order `id` with its events, as of `now`.
 async fn view(store: &Store, id: i64, now: i64) -> Result<OrderView, ApiError> {
     let order = store
@@ -242,7 +273,7 @@ pub async fn create_order(
     };
     let order = state
         .store
-        .request_order(&new, now, DEFAULT_HOLD_MS)
+        .request_order(&new, now, hold_ms(&state))
         .await?;
     let status = if order.created_at == now {
         StatusCode::CREATED
@@ -287,7 +318,7 @@ pub async fn approve_order(
     let now = now_millis();
     let order = state
         .store
-        .approve_order(id, Actor::Operator, now, DEFAULT_HOLD_MS)
+        .approve_order(id, Actor::Operator, now, hold_ms(&state))
         .await?;
     shown(&state.store, order, now).await
 }

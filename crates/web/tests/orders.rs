@@ -435,3 +435,64 @@ async fn the_openapi_document_lists_the_order_routes() {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
 }
+
+#[tokio::test]
+async fn an_approved_order_holds_its_number_for_the_configured_time() {
+    let mut api = api().await;
+    let alice = api.member("Alice").await;
+    let (_, _, order) = api.order(alice, "+82261853091", "default").await;
+    let held_for = |order: &Value| {
+        order["hold_until"].as_i64().unwrap() - order["created_at"].as_i64().unwrap()
+    };
+    assert_eq!(held_for(&order), 30 * 60 * 1000, "30 minutes by default");
+    let (status, _, _) = api
+        .send(
+            Method::POST,
+            &format!("/api/v1/orders/{}/cancel", order["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    api.router = web::router(
+        web::AppState::new(api.store.clone(), "callex")
+            .with_order_hold(std::time::Duration::from_secs(90)),
+    );
+    let (_, _, order) = api.order(alice, "+82261853091", "configured").await;
+    assert_eq!(held_for(&order), 90_000);
+}
+
+#[tokio::test]
+async fn the_serve_loop_s_sweep_puts_a_run_out_hold_back_on_sale() {
+    let api = api().await;
+    let alice = api.member("Alice").await;
+    let two_hours_ago = store::now_millis() - 2 * 3600 * 1000;
+    let order = store::NewOrder {
+        member: MemberId(alice),
+        number: "+82261853091".into(),
+        idempotency_key: "old".into(),
+    };
+    api.store
+        .request_order(&order, two_hours_ago, 60_000)
+        .await
+        .unwrap();
+    let state = || async {
+        api.store
+            .listing("+82261853091")
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+    };
+    assert_eq!(state().await, store::ListingState::Held);
+    let sweep =
+        web::orders::spawn_hold_expiry(api.store.clone(), std::time::Duration::from_millis(10));
+    for _ in 0..200 {
+        if state().await == store::ListingState::Available {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    sweep.abort();
+    assert_eq!(state().await, store::ListingState::Available);
+}
