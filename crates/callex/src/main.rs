@@ -22,6 +22,7 @@ mod claim;
 mod config;
 mod numbers;
 mod operate;
+mod order;
 
 /// Small allocations from many threads, all the time: see the workspace
 /// manifest for why not the system allocator.
@@ -85,6 +86,12 @@ enum Command {
     /// Claims of e-mail addresses and domains: add, verify, list, revoke.
     #[command(subcommand)]
     Claim(claim::ClaimCommand),
+    /// Purchases of numbers: the approval queue, approve, reject.
+    #[command(subcommand)]
+    Order(order::OrderCommand),
+    /// Members' prepaid balances: top up, show with the ledger.
+    #[command(subcommand)]
+    Balance(order::BalanceCommand),
     /// Operator API tokens.
     #[command(subcommand)]
     Token(operate::TokenCommand),
@@ -290,6 +297,8 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Claim(command) => command.run().await,
+        Command::Order(command) => command.run().await,
+        Command::Balance(command) => command.run().await,
         Command::Member(command) => command.run().await,
         Command::Number(command) => command.run().await,
         Command::Numbers(command) => command.run().await,
