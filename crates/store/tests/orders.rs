@@ -23,6 +23,7 @@ on_both_engines!(
     idempotency_keys_make_a_repeated_order_or_top_up_one,
     cancelling_releases_the_number_and_the_operator_can_refund_an_assignment,
     bad_input_is_refused,
+    sweeps_and_buyers_racing_for_a_run_out_hold_expire_it_once_and_one_buyer_wins,
 );
 
 /// 2026-12-01 10:00 UTC: the tests' clock.
@@ -585,4 +586,57 @@ async fn bad_input_is_refused(db: TestDb) {
         Err(StoreError::NotFound { .. })
     ));
     assert!(store.ledger(alice).await.unwrap().is_empty());
+}
+
+async fn sweeps_and_buyers_racing_for_a_run_out_hold_expire_it_once_and_one_buyer_wins(db: TestDb) {
+    let store = setup(&db).await;
+    let alice = member(&store, "Alice").await;
+    let first = store
+        .request_order(&order_of(alice, FREE, "first"), T0, 60_000)
+        .await
+        .unwrap();
+    let later = T0 + 60_000;
+    let mut buyers = Vec::new();
+    for i in 0..8 {
+        buyers.push(member(&store, &format!("Buyer {i}")).await);
+    }
+    let other = Store::open(db.target()).await.expect("a second store");
+    let mut tasks = Vec::new();
+    for (i, &buyer) in buyers.iter().enumerate() {
+        let store = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            if i % 3 == 0 {
+                store.expire_holds(later).await.map(|_| None)
+            } else {
+                store
+                    .request_order(&order_of(buyer, FREE, "late"), later, DEFAULT_HOLD_MS)
+                    .await
+                    .map(Some)
+            }
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.expect("the task") {
+            Ok(Some(_)) => won += 1,
+            Ok(None) => {}
+            Err(StoreError::Conflict { what }) => {
+                assert!(what.contains("is held by another order until"), "{what}")
+            }
+            Err(err) => panic!("{err}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one buyer wins");
+    let expiries = store
+        .order_events(first.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.to == OrderState::Expired)
+        .count();
+    assert_eq!(expiries, 1, "expired once");
 }

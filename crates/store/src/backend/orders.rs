@@ -82,18 +82,36 @@ async fn transition(
     now: UnixMillis,
     note: Option<&str>,
 ) -> Result<Order> {
-    let updated = sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
-        .bind(to.as_str())
-        .bind(now)
-        .bind(order.id)
-        .bind(order.state.as_str())
-        .execute(&mut *conn)
-        .await?;
+    try_transition(conn, order, to, by, now, note)
+        .await?
+        .ok_or_else(|| {
+            StoreError::conflict(format!(
+                "order {} changed while it was being moved to {to}; look at it again",
+                order.id
+            ))
+        })
+}
+
+/// Like [`transition`]; `None` when the order has left its state meanwhile
+/// (another node moved it first, on PostgreSQL).
+async fn try_transition(
+    conn: &mut DbConnection,
+    order: &Order,
+    to: OrderState,
+    by: Actor,
+    now: UnixMillis,
+    note: Option<&str>,
+) -> Result<Option<Order>> {
+    let updated =
+        sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(order.id)
+            .bind(order.state.as_str())
+            .execute(&mut *conn)
+            .await?;
     if updated.rows_affected() != 1 {
-        return Err(StoreError::conflict(format!(
-            "order {} changed while it was being moved to {to}; look at it again",
-            order.id
-        )));
+        return Ok(None);
     }
     sqlx::query(
         "INSERT INTO order_events (order_id, from_state, to_state, actor, at, note) \
@@ -107,11 +125,11 @@ async fn transition(
     .bind(note)
     .execute(&mut *conn)
     .await?;
-    Ok(Order {
+    Ok(Some(Order {
         state: to,
         updated_at: now,
         ..order.clone()
-    })
+    }))
 }
 
 /// Puts a held number back on sale.
@@ -135,13 +153,20 @@ async fn expire_in(conn: &mut DbConnection, number: Option<&str>, now: UnixMilli
     }
     let rows = query.build().fetch_all(&mut *conn).await?;
     let ran_out = rows.iter().map(order_from_row).collect::<Result<Vec<_>>>()?;
+    let mut expired = 0;
     for order in &ran_out {
         let until = order.hold_until.unwrap_or(now);
         let note = format!("the hold ran out at {}", clock_utc(until, now));
-        transition(conn, order, OrderState::Expired, Actor::System, now, Some(&note)).await?;
-        release_hold(conn, &order.number).await?;
+        // Another sweep, or a request for the number, may expire it first.
+        let moved =
+            try_transition(conn, order, OrderState::Expired, Actor::System, now, Some(&note))
+                .await?;
+        if moved.is_some() {
+            release_hold(conn, &order.number).await?;
+            expired += 1;
+        }
     }
-    Ok(ran_out.len() as u64)
+    Ok(expired)
 }
 
 /// Why `number` cannot be ordered now, or the order a concurrent request
