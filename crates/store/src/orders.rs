@@ -460,6 +460,15 @@ pub(crate) fn check_hold(hold_ms: i64) -> Result<()> {
     Ok(())
 }
 
+/// A number key as people write the number (`02-6200-6200-082` for the
+/// PIN `0262006200082`), for messages; the key itself if it is none.
+pub fn shown(key: &str) -> String {
+    crate::model::NumberKind::ALL
+        .iter()
+        .find_map(|&kind| numbering::Number::from_key(kind.into(), key).ok())
+        .map_or_else(|| key.to_owned(), |number| number.to_string())
+}
+
 /// `millis` as the time of day, e.g. "10:42 UTC"; with the date when it is
 /// not the day of `now`.
 pub fn clock_utc(millis: UnixMillis, now: UnixMillis) -> String {
@@ -486,6 +495,12 @@ pub fn clock_utc(millis: UnixMillis, now: UnixMillis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_show_numbers_as_people_write_them() {
+        assert_eq!(shown("0262006200082"), "02-6200-6200-082");
+        assert_eq!(shown("not a number"), "not a number");
+    }
 
     #[test]
     fn times_read_as_utc_clock_times_with_the_date_when_not_today() {

@@ -244,6 +244,15 @@ async fn premium_and_vns_numbers_wait_for_the_operator_who_approves_or_rejects(d
         (premium.state, vns.state),
         (OrderState::Requested, OrderState::Requested)
     );
+    let bob = member(&store, "Bob").await;
+    let waiting = store
+        .request_order(&order_of(bob, PREMIUM_PIN, "p"), T0, DEFAULT_HOLD_MS)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        waiting.to_string(),
+        "number 02-6200-6200-082 is awaiting the operator's approval for another order"
+    );
     let queue: Vec<i64> = store
         .approval_queue()
         .await

@@ -15,8 +15,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use store::prelude::*;
 use store::{
-    now_millis, Actor, Balance, LedgerEntry, NewOrder, Order, OrderEvent, Orders, PaymentProvider,
-    PrepaidBalance, Topup, TopupOutcome,
+    now_millis, Actor, Balance, Inventory, LedgerEntry, NewOrder, Order, OrderEvent, Orders,
+    PaymentProvider, PrepaidBalance, Topup, TopupOutcome,
 };
 use utoipa::ToSchema;
 
@@ -29,8 +29,8 @@ use crate::AppState;
 pub struct CreateOrder {
     /// The buying member.
     pub member: i64,
-    /// The number as the search shows it (`+82262006200`,
-    /// `62006200#082`); spaces, dashes, dots and brackets are ignored.
+    /// The number, written any way (`02-6200-6200-082`, `+82 2 6200 6200`,
+    /// `6200-6200#082`) or as the search shows it.
     pub number: String,
     /// The client's name for this request: sending it again returns the
     /// same order.
@@ -193,13 +193,20 @@ impl From<LedgerEntry> for LedgerEntryView {
     }
 }
 
-/// A number as a buyer may write it, as the inventory keys it: without
-/// the separators people put in.
-pub fn number_key(written: &str) -> String {
-    written
+/// The inventory key of the number a buyer wrote (`02-6200-6200-082`,
+/// `+82 2 6200 6200`, `6200-6200#082`): the first reading of it that is
+/// listed; otherwise the digits as given, for the store to refuse.
+pub async fn listed_key(store: &Store, written: &str) -> Result<String, StoreError> {
+    for number in numbering::candidates(written).unwrap_or_default() {
+        let key = number.key();
+        if store.listing(&key).await?.is_some() {
+            return Ok(key);
+        }
+    }
+    Ok(written
         .chars()
         .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect()
+        .collect())
 }
 
 /// How often `callex serve` expires the holds that ran out. Reads see a
@@ -268,7 +275,7 @@ pub async fn create_order(
     let now = now_millis();
     let new = NewOrder {
         member: MemberId(body.member),
-        number: number_key(&body.number),
+        number: listed_key(&state.store, &body.number).await?,
         idempotency_key: body.idempotency_key,
     };
     let order = state

@@ -254,7 +254,7 @@ async fn a_vns_waits_in_the_approval_queue_and_a_rival_is_told_until_when() {
     assert_eq!(status, StatusCode::CONFLICT);
     let detail = rival["detail"].as_str().unwrap();
     assert!(
-        detail.starts_with("number 62006200#082 is held by another order until "),
+        detail.starts_with("number 6200-6200#082 is held by another order until "),
         "{detail}"
     );
     assert!(detail.ends_with(" UTC"), "{detail}");
@@ -288,8 +288,9 @@ async fn a_vns_waits_in_the_approval_queue_and_a_rival_is_told_until_when() {
         (StatusCode::OK, &json!("rejected"))
     );
     assert_eq!(rejected["reason"], "VNS numbers are for companies");
-    let (status, _, _) = api.order(bob, "62006200#082", "mine").await;
+    let (status, _, order) = api.order(bob, "6200-6200#082", "mine").await;
     assert_eq!(status, StatusCode::CREATED, "the number is for sale again");
+    assert_eq!(order["number"], "62006200#082", "written any way");
 }
 
 #[tokio::test]

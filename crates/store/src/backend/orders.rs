@@ -6,7 +6,7 @@
 
 use crate::inventory::{amount_e4, amount_from_e4, currency_code, ListingKind};
 use crate::orders::{
-    check_hold, check_key, check_reason, clock_utc, Actor, Balance, LedgerEntry, LedgerKind,
+    check_hold, check_key, check_reason, clock_utc, shown, Actor, Balance, LedgerEntry, LedgerKind,
     NewOrder, Order, OrderEvent, OrderState, Orders, Topup, TopupOutcome,
 };
 
@@ -67,7 +67,9 @@ fn replay(order: Order, number: &str) -> Result<Order> {
         Err(StoreError::conflict(format!(
             "idempotency key {:?} was used for order {} of number {}; use a new key for \
              another number",
-            order.idempotency_key, order.id, order.number
+            order.idempotency_key,
+            order.id,
+            shown(&order.number)
         )))
     }
 }
@@ -180,15 +182,15 @@ async fn unavailable(
     if let Some(order) = order_by_key(conn, new.member, &new.idempotency_key).await? {
         return replay(order, &new.number);
     }
-    let number = &new.number;
     let live = sqlx::query(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE number = $1 \
          AND state IN ('requested', 'approved', 'payment_requested', 'paid')"
     ))
-    .bind(number)
+    .bind(&new.number)
     .fetch_optional(&mut *conn)
     .await?;
     let live = live.as_ref().map(order_from_row).transpose()?;
+    let number = shown(&new.number);
     Err(StoreError::conflict(match (live, state) {
         (Some(order), _) if order.state == OrderState::Requested => format!(
             "number {number} is awaiting the operator's approval for another order"
@@ -340,7 +342,7 @@ impl Orders for ThisStore {
         let Some(listing) = listing else {
             return Err(StoreError::not_found(format!(
                 "number {} is not in the inventory",
-                new.number
+                shown(&new.number)
             )));
         };
         let kind: ListingKind = listing.try_get::<String, _>("kind")?.parse().map_err(corrupt)?;
@@ -537,7 +539,7 @@ impl Orders for ThisStore {
             }
             OrderState::Assigned => Err(StoreError::conflict(format!(
                 "order {id} is assigned: number {} is the member's; release the number instead",
-                order.number
+                shown(&order.number)
             ))),
             state => Err(StoreError::conflict(format!(
                 "order {id} is {state} already; there is nothing to cancel"
@@ -554,7 +556,7 @@ impl Orders for ThisStore {
             return Err(StoreError::conflict(format!(
                 "the hold of order {id} ran out at {}; request number {} again",
                 clock_utc(order.hold_until.unwrap_or(now), now),
-                order.number
+                shown(&order.number)
             )));
         }
         if order.state != OrderState::Approved {
@@ -635,7 +637,7 @@ impl Orders for ThisStore {
             return Err(StoreError::conflict(format!(
                 "number {} is already granted to a member outside the marketplace; nothing was \
                  charged",
-                order.number
+                shown(&order.number)
             )));
         }
         sqlx::query("UPDATE inventory SET state = 'sold' WHERE number = $1")
