@@ -87,6 +87,7 @@
 //! # }
 //! ```
 
+pub mod accounts;
 mod backend;
 pub mod claims;
 pub mod directory;
@@ -96,6 +97,7 @@ mod model;
 pub mod orders;
 mod repository;
 
+pub use accounts::{Accounts, MemberProfile, MemberToken, NewMemberToken, Role};
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
 pub use claims::{Claim, ClaimKind, ClaimState, Claims, NewClaim, VerifiedBy};
@@ -119,9 +121,10 @@ pub use repository::{ApiTokens, Calls, Directory, Location, Members, Numbers, Si
 /// The repository traits, the [`Store`] and the types their methods take.
 pub mod prelude {
     pub use crate::{
-        ActiveCall, Answer, ApiTokens, Binding, BindingWrite, CallBatch, Calls, Cdr, CdrFilter,
-        Claims, Directory, DirectoryEntries, Disposition, Location, MemberId, MemberKind, Members,
-        NewCdr, NewMember, NumberKind, Numbers, Page, SipCredentials, Store, StoreError,
+        Accounts, ActiveCall, Answer, ApiTokens, Binding, BindingWrite, CallBatch, Calls, Cdr,
+        CdrFilter, Claims, Directory, DirectoryEntries, Disposition, Location, MemberId,
+        MemberKind, Members, NewCdr, NewMember, NumberKind, Numbers, Page, SipCredentials, Store,
+        StoreError,
     };
 }
 
@@ -377,5 +380,37 @@ impl ApiTokens for Store {
     }
     async fn revoke_token(&self, name: &str) -> Result<bool> {
         dispatch!(self.revoke_token(name))
+    }
+}
+
+impl Accounts for Store {
+    async fn set_profile(&self, member: MemberId, profile: &MemberProfile) -> Result<Member> {
+        dispatch!(self.set_profile(member, profile))
+    }
+    async fn set_role(
+        &self,
+        member: MemberId,
+        role: Role,
+        company: Option<MemberId>,
+    ) -> Result<Member> {
+        dispatch!(self.set_role(member, role, company))
+    }
+    async fn set_password_hash(&self, member: MemberId, phc: &str) -> Result<()> {
+        dispatch!(self.set_password_hash(member, phc))
+    }
+    async fn password_hash(&self, member: MemberId) -> Result<Option<String>> {
+        dispatch!(self.password_hash(member))
+    }
+    async fn create_member_token(&self, member: MemberId, name: &str) -> Result<NewMemberToken> {
+        dispatch!(self.create_member_token(member, name))
+    }
+    async fn verify_member_token(&self, plaintext: &str) -> Result<Option<MemberToken>> {
+        dispatch!(self.verify_member_token(plaintext))
+    }
+    async fn member_tokens(&self, member: MemberId) -> Result<Vec<MemberToken>> {
+        dispatch!(self.member_tokens(member))
+    }
+    async fn revoke_member_token(&self, member: MemberId, id: i64) -> Result<bool> {
+        dispatch!(self.revoke_member_token(member, id))
     }
 }

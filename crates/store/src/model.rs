@@ -138,6 +138,12 @@ pub struct Member {
     /// ISO 3166-1 alpha-2, upper case (`KR`, `US`).
     pub country: String,
     pub created_at: UnixMillis,
+    /// What the member may do; `member` until the operator says otherwise.
+    pub role: crate::accounts::Role,
+    /// The company (a member of kind company) this member belongs to.
+    pub company_id: Option<MemberId>,
+    /// The account's contact details ([`crate::MemberProfile`]).
+    pub profile: crate::accounts::MemberProfile,
 }
 
 /// What registering a member takes.

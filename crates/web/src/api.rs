@@ -25,6 +25,11 @@ use crate::AppState;
         create_member,
         list_members,
         get_member,
+        crate::accounts::update_member,
+        crate::accounts::set_password,
+        crate::accounts::create_token,
+        crate::accounts::list_tokens,
+        crate::accounts::revoke_token,
         grant_number,
         crate::claims::create_claim,
         crate::claims::verify_claim,
@@ -158,6 +163,15 @@ pub struct MemberView {
     pub country: String,
     /// Milliseconds since the Unix epoch, UTC.
     pub created_at: i64,
+    pub role: crate::accounts::RoleView,
+    /// The company this member belongs to.
+    pub company_id: Option<i64>,
+    /// BCP 47 (`ko`, `en-GB`).
+    pub language: Option<String>,
+    /// A PSTN number the member answers, E.164 (`+821012345678`).
+    pub contact_pstn: Option<String>,
+    /// The member's number at another VoIP provider: SIP URI or E.164.
+    pub voip_elsewhere: Option<String>,
 }
 
 impl From<Member> for MemberView {
@@ -169,6 +183,11 @@ impl From<Member> for MemberView {
             email: member.email,
             country: member.country,
             created_at: member.created_at,
+            role: member.role.into(),
+            company_id: member.company_id.map(|c| c.0),
+            language: member.profile.language,
+            contact_pstn: member.profile.contact_pstn,
+            voip_elsewhere: member.profile.voip_elsewhere,
         }
     }
 }

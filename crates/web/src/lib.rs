@@ -3,7 +3,9 @@
 //! `GET /api/v1/openapi.json` generated from the handlers.
 //!
 //! Every `/api/v1` route needs `Authorization: Bearer <token>` with a
-//! current operator token ([`store::ApiTokens`]), except the public
+//! current operator token ([`store::ApiTokens`]) or member token
+//! ([`store::Accounts`]; a member sees only their own tenant, see
+//! [`accounts`]), except the public
 //! number directory (`GET /api/v1/directory/{number}`, [`directory`]) and
 //! the search of numbers for sale (`GET /api/v1/numbers/available`,
 //! [`inventory`]);
@@ -31,6 +33,7 @@
 //! # }
 //! ```
 
+pub mod accounts;
 pub mod api;
 pub mod claims;
 pub mod directory;
@@ -56,6 +59,7 @@ use store::TokenInfo;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use crate::accounts::Caller;
 use crate::problem::ApiError;
 
 /// What every handler is given.
@@ -99,16 +103,42 @@ impl AppState {
     }
 }
 
-/// Who a request acts as, put in its extensions by the auth layer.
+/// The operator's token a request came with, put in its extensions by the
+/// auth layer (with [`Caller::Operator`]); absent for members' tokens.
 #[derive(Debug, Clone)]
 pub struct Operator(pub TokenInfo);
 
 /// The whole HTTP surface.
+///
+/// Three layers guard `/api/v1`, outermost first: [`authenticate`] (401
+/// without a current token), [`accounts::require_tenant`] on every
+/// `/members/{id}…` route (404 for another tenant's member), and
+/// [`accounts::require_operator`] on the operator's own routes (403 for a
+/// member's token). The tenant layer reads `{id}` as a member's id, so a
+/// route whose `{id}` is something else (an order) stays outside it.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/members", post(api::create_member).get(api::list_members))
-        .route("/members/{id}", get(api::get_member))
+    let operator_only = || middleware::from_fn(accounts::require_operator);
+    // The operator's routes on a member: 404 for another tenant's member
+    // (the tenant layer comes first), 403 for the member themself.
+    let operator_on_member = Router::new()
         .route("/members/{id}/numbers", post(api::grant_number))
+        .route("/members/{id}/topups", post(orders::create_topup))
+        .route("/members/{id}/ledger", get(orders::ledger))
+        .route_layer(operator_only());
+    let member_scoped = Router::new()
+        .route(
+            "/members/{id}",
+            get(api::get_member).put(accounts::update_member),
+        )
+        .route("/members/{id}/password", post(accounts::set_password))
+        .route(
+            "/members/{id}/tokens",
+            post(accounts::create_token).get(accounts::list_tokens),
+        )
+        .route(
+            "/members/{id}/tokens/{token}",
+            delete(accounts::revoke_token),
+        )
         .route(
             "/members/{id}/claims",
             post(claims::create_claim).get(claims::list_claims),
@@ -122,6 +152,14 @@ pub fn router(state: AppState) -> Router {
             "/members/{id}/numbers/{number}/directory",
             put(directory::set_directory),
         )
+        .merge(operator_on_member)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            accounts::require_tenant,
+        ));
+    // The operator's routes on no member: 403 for every member.
+    let operator_wide = Router::new()
+        .route("/members", post(api::create_member).get(api::list_members))
         .route("/inventory", post(inventory::import))
         .route("/orders", post(orders::create_order))
         .route("/orders/{id}", get(orders::get_order))
@@ -130,13 +168,12 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/pay", post(orders::pay_order))
         .route("/orders/{id}/cancel", post(orders::cancel_order))
         .route("/approvals", get(orders::approvals))
-        .route("/members/{id}/topups", post(orders::create_topup))
-        .route("/members/{id}/ledger", get(orders::ledger))
+        .route_layer(operator_only());
+    let api = Router::new()
+        .merge(member_scoped)
+        .merge(operator_wide)
         .route("/openapi.json", get(api::openapi))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_operator,
-        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         // Added after the layer: public.
         .route("/directory/{number}", get(directory::get_directory))
         .route("/numbers/available", get(inventory::available));
@@ -148,14 +185,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Lets the request through only with a current operator token. Member
-/// tokens do not exist yet; when they do, they are refused here until the
-/// routes check tenancy.
-async fn require_operator(
+/// Lets the request through only with a current API token: the operator's
+/// ([`Operator`] and [`Caller::Operator`] in its extensions) or a member's
+/// ([`Caller::Member`]).
+async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    const UNKNOWN: ApiError = ApiError::Unauthorized("this token is not a current API token");
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -165,20 +203,42 @@ async fn require_operator(
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
         .ok_or(ApiError::Unauthorized(
-            "send the operator API token as Authorization: Bearer <token>",
+            "send an API token as Authorization: Bearer <token>",
         ))?;
-    let operator = match state.store.verify_token(token).await {
-        Ok(Some(info)) => info,
-        // A token of the wrong shape is as unknown as a wrong one.
-        Ok(None) | Err(StoreError::Invalid { .. }) => {
-            return Err(ApiError::Unauthorized(
-                "this token is not a current operator API token",
-            ))
-        }
-        Err(err) => return Err(err.into()),
-    };
-    request.extensions_mut().insert(Operator(operator));
+    let operator = state
+        .store
+        .verify_token(token)
+        .await
+        .or_else(unknown_as_none)?;
+    if let Some(operator) = operator {
+        let caller = Caller::Operator(operator.name.clone());
+        request.extensions_mut().insert(Operator(operator));
+        request.extensions_mut().insert(caller);
+        return Ok(next.run(request).await);
+    }
+    let member_token = state
+        .store
+        .verify_member_token(token)
+        .await
+        .or_else(unknown_as_none)?
+        .ok_or(UNKNOWN)?;
+    let member = state
+        .store
+        .member(member_token.member_id)
+        .await?
+        .ok_or(UNKNOWN)?;
+    request
+        .extensions_mut()
+        .insert(Caller::Member(Box::new(member)));
     Ok(next.run(request).await)
+}
+
+/// A token of the wrong shape is as unknown as a wrong one.
+fn unknown_as_none<T>(err: StoreError) -> Result<Option<T>, ApiError> {
+    match err {
+        StoreError::Invalid { .. } => Ok(None),
+        err => Err(err.into()),
+    }
 }
 
 async fn not_found(request: Request) -> Response {

@@ -38,6 +38,8 @@ pub enum ApiError {
     Rejected { status: StatusCode, detail: String },
     /// A field is out of range before anything reaches the store.
     Invalid(String),
+    /// The caller's token is good, but not for this action.
+    Forbidden(String),
     /// The store refused or failed.
     Store(StoreError),
 }
@@ -81,6 +83,7 @@ impl ApiError {
             ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, why.to_owned()),
             ApiError::Rejected { status, detail } => (status, detail),
             ApiError::Invalid(detail) => (StatusCode::UNPROCESSABLE_ENTITY, detail),
+            ApiError::Forbidden(detail) => (StatusCode::FORBIDDEN, detail),
             ApiError::Store(err) => match err {
                 StoreError::NotFound { .. } => (StatusCode::NOT_FOUND, err.to_string()),
                 StoreError::Conflict { .. } => (StatusCode::CONFLICT, err.to_string()),

@@ -52,6 +52,13 @@ fn member_from_row(row: &DbRow) -> Result<Member> {
         email: row.try_get("email")?,
         country: row.try_get("country")?,
         created_at: row.try_get("created_at")?,
+        role: row.try_get::<String, _>("role")?.parse().map_err(corrupt)?,
+        company_id: row.try_get::<Option<i64>, _>("company_id")?.map(MemberId),
+        profile: crate::accounts::MemberProfile {
+            language: row.try_get("language")?,
+            contact_pstn: row.try_get("contact_pstn")?,
+            voip_elsewhere: row.try_get("voip_elsewhere")?,
+        },
     })
 }
 

@@ -3,7 +3,8 @@
 
 macro_rules! member_columns {
     () => {
-        "id, kind, display_name, email, country, created_at"
+        "id, kind, display_name, email, country, created_at, role, company_id, language, \
+         contact_pstn, voip_elsewhere"
     };
 }
 macro_rules! number_columns {

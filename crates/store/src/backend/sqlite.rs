@@ -296,6 +296,11 @@ mod inventory {
     include!("inventory.rs");
 }
 
+mod accounts {
+    use super::*;
+    include!("accounts.rs");
+}
+
 mod orders {
     use super::*;
     include!("orders.rs");

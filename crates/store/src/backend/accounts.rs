@@ -1,0 +1,184 @@
+// Member accounts, written once and `include!`d into an `accounts` module
+// inside each engine's module (`sqlite.rs`, `postgres.rs`), which brings
+// `Db`, `ThisStore`, `reader()` and `writer()` in with `use super::*`. The
+// rules (what a language tag or a contact number is) are
+// `crate::accounts`'s; tokens are made and hashed by `backend::token`, as
+// the operator's are.
+
+use sqlx::error::ErrorKind;
+use sqlx::Row;
+
+use crate::accounts::{
+    limits as account_limits, Accounts, MemberProfile, MemberToken, NewMemberToken, Role,
+};
+use crate::backend::token;
+use crate::error::{violation, Result, StoreError};
+use crate::model::{
+    check_optional_text, check_text, limits, now_millis, Member, MemberId, MemberKind,
+};
+use crate::repository::Members;
+
+type AccountRow = <Db as sqlx::Database>::Row;
+
+const TOKEN_COLUMNS: &str = "id, member_id, name, created_at";
+
+fn member_token_from_row(row: &AccountRow) -> Result<MemberToken> {
+    Ok(MemberToken {
+        id: row.try_get("id")?,
+        member_id: MemberId(row.try_get("member_id")?),
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn unknown(member: MemberId) -> StoreError {
+    StoreError::NotFound {
+        what: format!("member {member} does not exist"),
+    }
+}
+
+impl ThisStore {
+    async fn existing(&self, member: MemberId) -> Result<Member> {
+        self.member(member).await?.ok_or_else(|| unknown(member))
+    }
+}
+
+impl Accounts for ThisStore {
+    async fn set_profile(&self, member: MemberId, profile: &MemberProfile) -> Result<Member> {
+        let profile = profile.normalised()?;
+        let updated = sqlx::query(
+            "UPDATE members SET language = $2, contact_pstn = $3, voip_elsewhere = $4 \
+             WHERE id = $1",
+        )
+        .bind(member.0)
+        .bind(&profile.language)
+        .bind(&profile.contact_pstn)
+        .bind(&profile.voip_elsewhere)
+        .execute(self.writer())
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(unknown(member));
+        }
+        self.existing(member).await
+    }
+
+    async fn set_role(
+        &self,
+        member: MemberId,
+        role: Role,
+        company: Option<MemberId>,
+    ) -> Result<Member> {
+        let this = self.existing(member).await?;
+        if let Some(company) = company {
+            if this.kind == MemberKind::Company {
+                return Err(StoreError::invalid(
+                    "company",
+                    format!("member {member} is a company; a company belongs to no company"),
+                ));
+            }
+            let company_member = self.member(company).await?;
+            if company_member.map(|c| c.kind) != Some(MemberKind::Company) {
+                return Err(StoreError::invalid(
+                    "company",
+                    format!("member {company} is not a company"),
+                ));
+            }
+        } else if role == Role::CompanyAdmin {
+            return Err(StoreError::invalid(
+                "company",
+                "a company admin needs the company they administer",
+            ));
+        }
+        sqlx::query("UPDATE members SET role = $2, company_id = $3 WHERE id = $1")
+            .bind(member.0)
+            .bind(role.as_str())
+            .bind(company.map(|c| c.0))
+            .execute(self.writer())
+            .await?;
+        self.existing(member).await
+    }
+
+    async fn set_password_hash(&self, member: MemberId, phc: &str) -> Result<()> {
+        check_text("password hash", phc, account_limits::PASSWORD_HASH)?;
+        let updated = sqlx::query("UPDATE members SET password_hash = $2 WHERE id = $1")
+            .bind(member.0)
+            .bind(phc)
+            .execute(self.writer())
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(unknown(member));
+        }
+        Ok(())
+    }
+
+    async fn password_hash(&self, member: MemberId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT password_hash FROM members WHERE id = $1")
+            .bind(member.0)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("password_hash")?,
+            None => None,
+        })
+    }
+
+    async fn create_member_token(&self, member: MemberId, name: &str) -> Result<NewMemberToken> {
+        check_text("token name", name, limits::TOKEN_NAME)?;
+        self.existing(member).await?;
+        let plaintext = token::generate();
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO member_tokens (member_id, name, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING {TOKEN_COLUMNS}"
+        ))
+        .bind(member.0)
+        .bind(name)
+        .bind(token::hash(&plaintext))
+        .bind(now_millis())
+        .fetch_one(self.writer())
+        .await;
+        match inserted {
+            Ok(row) => Ok(NewMemberToken {
+                info: member_token_from_row(&row)?,
+                plaintext,
+            }),
+            Err(err) if violation(&err) == Some(ErrorKind::UniqueViolation) => {
+                Err(StoreError::conflict(format!(
+                    "member {member} already has an API token named {name:?}"
+                )))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn verify_member_token(&self, plaintext: &str) -> Result<Option<MemberToken>> {
+        if check_optional_text("API token", plaintext, limits::TOKEN).is_err() {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM member_tokens WHERE token_hash = $1"
+        ))
+        .bind(token::hash(plaintext))
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(member_token_from_row).transpose()
+    }
+
+    async fn member_tokens(&self, member: MemberId) -> Result<Vec<MemberToken>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM member_tokens WHERE member_id = $1 ORDER BY id"
+        ))
+        .bind(member.0)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(member_token_from_row).collect()
+    }
+
+    async fn revoke_member_token(&self, member: MemberId, id: i64) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM member_tokens WHERE member_id = $1 AND id = $2")
+            .bind(member.0)
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+}

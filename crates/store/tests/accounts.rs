@@ -1,0 +1,181 @@
+//! Member accounts on both engines: profile fields are normalised or
+//! refused, roles tie members to companies, and members' API tokens are
+//! kept hashed, verified and revoked.
+
+mod support;
+
+use store::prelude::*;
+use store::{Member, MemberProfile, Role};
+use support::{on_both_engines, TestDb};
+
+on_both_engines!(
+    a_profile_is_stored_normalised_and_a_bad_field_changes_nothing,
+    a_company_admin_needs_a_company_and_a_company_is_a_company,
+    a_member_token_verifies_as_its_member_until_revoked,
+    a_password_hash_is_kept_and_replaced,
+);
+
+async fn add(store: &Store, name: &str, kind: MemberKind) -> Member {
+    store
+        .add_member(&NewMember {
+            kind,
+            display_name: name.into(),
+            email: None,
+            country: "KR".into(),
+        })
+        .await
+        .expect("a member")
+}
+
+async fn a_profile_is_stored_normalised_and_a_bad_field_changes_nothing(db: TestDb) {
+    let store = db.open().await;
+    let alice = add(&store, "Alice", MemberKind::Individual).await;
+    assert_eq!(alice.role, Role::Member);
+    assert_eq!(alice.profile, MemberProfile::default());
+
+    let stored = store
+        .set_profile(
+            alice.id,
+            &MemberProfile {
+                language: Some("EN-gb".into()),
+                contact_pstn: Some("+82 10-1234-5678".into()),
+                voip_elsewhere: Some("sip:alice@voip.example.net".into()),
+            },
+        )
+        .await
+        .expect("a valid profile");
+    assert_eq!(stored.profile.language.as_deref(), Some("en-GB"));
+    assert_eq!(
+        stored.profile.contact_pstn.as_deref(),
+        Some("+821012345678")
+    );
+    assert_eq!(
+        stored.profile.voip_elsewhere.as_deref(),
+        Some("sip:alice@voip.example.net")
+    );
+
+    for bad in [
+        MemberProfile {
+            language: Some("english please".into()),
+            ..stored.profile.clone()
+        },
+        MemberProfile {
+            contact_pstn: Some("010-1234-5678".into()),
+            ..stored.profile.clone()
+        },
+        MemberProfile {
+            voip_elsewhere: Some("alice at home".into()),
+            ..stored.profile.clone()
+        },
+    ] {
+        let refused = store.set_profile(alice.id, &bad).await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid { .. })),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    let after = store.member(alice.id).await.unwrap().unwrap();
+    assert_eq!(after, stored);
+
+    let nobody = store
+        .set_profile(MemberId(999_999), &MemberProfile::default())
+        .await;
+    assert!(matches!(nobody, Err(StoreError::NotFound { .. })));
+}
+
+async fn a_company_admin_needs_a_company_and_a_company_is_a_company(db: TestDb) {
+    let store = db.open().await;
+    let acme = add(&store, "Acme", MemberKind::Company).await;
+    let bob = add(&store, "Bob", MemberKind::Individual).await;
+    let carol = add(&store, "Carol", MemberKind::Individual).await;
+
+    let no_company = store.set_role(bob.id, Role::CompanyAdmin, None).await;
+    assert!(matches!(no_company, Err(StoreError::Invalid { .. })));
+    let not_a_company = store.set_role(bob.id, Role::Member, Some(carol.id)).await;
+    assert!(matches!(not_a_company, Err(StoreError::Invalid { .. })));
+    let company_in_company = store.set_role(acme.id, Role::Member, Some(acme.id)).await;
+    assert!(matches!(
+        company_in_company,
+        Err(StoreError::Invalid { .. })
+    ));
+
+    let admin = store
+        .set_role(bob.id, Role::CompanyAdmin, Some(acme.id))
+        .await
+        .expect("an admin of Acme");
+    assert_eq!(admin.role, Role::CompanyAdmin);
+    assert_eq!(admin.company_id, Some(acme.id));
+    assert_eq!(store.member(bob.id).await.unwrap().unwrap(), admin);
+}
+
+async fn a_member_token_verifies_as_its_member_until_revoked(db: TestDb) {
+    let store = db.open().await;
+    let alice = add(&store, "Alice", MemberKind::Individual).await;
+    let bob = add(&store, "Bob", MemberKind::Individual).await;
+
+    let token = store
+        .create_member_token(alice.id, "script")
+        .await
+        .expect("a token");
+    assert!(token.plaintext.starts_with("cxt_"));
+    assert!(!format!("{token:?}").contains(&token.plaintext));
+    let taken = store.create_member_token(alice.id, "script").await;
+    assert!(matches!(taken, Err(StoreError::Conflict { .. })));
+    // Names are per member.
+    store.create_member_token(bob.id, "script").await.unwrap();
+    let unknown = store.create_member_token(MemberId(999_999), "x").await;
+    assert!(matches!(unknown, Err(StoreError::NotFound { .. })));
+
+    let verified = store.verify_member_token(&token.plaintext).await.unwrap();
+    assert_eq!(verified, Some(token.info.clone()));
+    // Not an operator token, and an operator token is not a member's.
+    assert_eq!(store.verify_token(&token.plaintext).await.unwrap(), None);
+    let operator = store.create_token("admin").await.unwrap();
+    assert_eq!(
+        store
+            .verify_member_token(&operator.plaintext)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.member_tokens(alice.id).await.unwrap(),
+        vec![token.info.clone()]
+    );
+
+    // Another member cannot revoke it.
+    assert!(!store
+        .revoke_member_token(bob.id, token.info.id)
+        .await
+        .unwrap());
+    assert!(store
+        .revoke_member_token(alice.id, token.info.id)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.verify_member_token(&token.plaintext).await.unwrap(),
+        None
+    );
+}
+
+async fn a_password_hash_is_kept_and_replaced(db: TestDb) {
+    let store = db.open().await;
+    let alice = add(&store, "Alice", MemberKind::Individual).await;
+    assert_eq!(store.password_hash(alice.id).await.unwrap(), None);
+    store
+        .set_password_hash(alice.id, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
+        .await
+        .unwrap();
+    store
+        .set_password_hash(alice.id, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdDI$aGFzaDI")
+        .await
+        .unwrap();
+    // Kept across a restart: read back through a store opened anew.
+    let reopened = Store::open(db.target()).await.expect("reopen the store");
+    assert_eq!(
+        reopened.password_hash(alice.id).await.unwrap().as_deref(),
+        Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdDI$aGFzaDI")
+    );
+    let nobody = store.set_password_hash(MemberId(999_999), "$x").await;
+    assert!(matches!(nobody, Err(StoreError::NotFound { .. })));
+}

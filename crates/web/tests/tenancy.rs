@@ -1,0 +1,579 @@
+//! Tenant isolation, route by route: every route of the OpenAPI document is
+//! called as another tenant's member (404 for their members, 403 for the
+//! operator's routes, and nothing changes) and as the right tenant
+//! (success). A route added to the API without an expectation here fails
+//! the walk. Malformed bodies and query strings get a problem document and
+//! change nothing either.
+
+use axum::body::{to_bytes, Body};
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use store::prelude::*;
+use store::{Accounts, ClaimKind, Role};
+use tower::ServiceExt;
+
+const REALM: &str = "test.callex";
+/// The victim's PIN.
+const PIN: &str = "0262006200082";
+
+struct World {
+    router: Router,
+    store: Store,
+    operator: String,
+    /// The tenant whose data the others try to reach: an individual.
+    victim: MemberId,
+    victim_token: String,
+    /// A token of the victim's, to revoke.
+    victim_spare_token: i64,
+    /// A pending e-mail claim of the victim's, to verify (wrongly).
+    claim_to_verify: i64,
+    /// Another, to revoke.
+    claim_to_revoke: i64,
+    /// Another tenant: an individual with no company.
+    stranger_token: String,
+    _dir: tempfile::TempDir,
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    body: Value,
+}
+
+async fn member(store: &Store, name: &str, kind: MemberKind) -> MemberId {
+    store
+        .add_member(&NewMember {
+            kind,
+            display_name: name.into(),
+            email: None,
+            country: "KR".into(),
+        })
+        .await
+        .expect("a member")
+        .id
+}
+
+async fn token_of(store: &Store, member: MemberId) -> String {
+    store
+        .create_member_token(member, "main")
+        .await
+        .expect("a member token")
+        .plaintext
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Store::open(dir.path().to_str().expect("a UTF-8 path"))
+        .await
+        .expect("open the store");
+    let operator = store.create_token("admin").await.unwrap().plaintext;
+    let victim = member(&store, "Victim", MemberKind::Individual).await;
+    store.grant(PIN, NumberKind::Pin, victim).await.unwrap();
+    let victim_token = token_of(&store, victim).await;
+    let victim_spare_token = store
+        .create_member_token(victim, "spare")
+        .await
+        .unwrap()
+        .info
+        .id;
+    let claim_to_verify = store
+        .create_claim(victim, ClaimKind::Email, "victim@example.com", PIN)
+        .await
+        .unwrap()
+        .claim
+        .id;
+    let claim_to_revoke = store
+        .create_claim(victim, ClaimKind::Email, "victim@example.org", PIN)
+        .await
+        .unwrap()
+        .claim
+        .id;
+    let stranger = member(&store, "Stranger", MemberKind::Individual).await;
+    let stranger_token = token_of(&store, stranger).await;
+    World {
+        router: web::router(web::AppState::new(store.clone(), REALM)),
+        store,
+        operator,
+        victim,
+        victim_token,
+        victim_spare_token,
+        claim_to_verify,
+        claim_to_revoke,
+        stranger_token,
+        _dir: dir,
+    }
+}
+
+impl World {
+    async fn send(&self, method: &Method, uri: &str, token: &str, body: Option<&str>) -> Answer {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Body::from(body.unwrap_or_default().to_owned()))
+            .expect("a request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("an answer");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = to_bytes(response.into_body(), 1 << 22)
+            .await
+            .expect("a body");
+        Answer {
+            status,
+            content_type,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Every (method, path template) of the OpenAPI document.
+    async fn routes(&self) -> Vec<(Method, String)> {
+        let doc = self
+            .send(&Method::GET, "/api/v1/openapi.json", &self.operator, None)
+            .await;
+        assert_eq!(doc.status, StatusCode::OK);
+        let mut routes = Vec::new();
+        for (path, operations) in doc.body["paths"].as_object().expect("paths") {
+            for method in operations.as_object().expect("operations").keys() {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                routes.push((method, path.clone()));
+            }
+        }
+        assert!(routes.len() >= 20, "{routes:?}");
+        routes
+    }
+
+    /// `path` with its parameters filled in with the victim's things.
+    fn uri(&self, method: &Method, path: &str) -> String {
+        let claim = if method == Method::DELETE {
+            self.claim_to_revoke
+        } else {
+            self.claim_to_verify
+        };
+        path.replace("{id}", &self.victim.to_string())
+            .replace("{number}", PIN)
+            .replace("{claim}", &claim.to_string())
+            .replace("{token}", &self.victim_spare_token.to_string())
+    }
+
+    /// What the victim's tenant looks like, to compare before and after.
+    async fn snapshot(&self) -> String {
+        let s = &self.store;
+        let v = self.victim;
+        format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            s.members(Page::first(1000)).await.unwrap(),
+            s.password_hash(v).await.unwrap(),
+            s.member_tokens(v).await.unwrap(),
+            s.claims_of(v).await.unwrap(),
+            s.numbers_of(v).await.unwrap(),
+            s.directory_listing(PIN).await.unwrap(),
+            s.tokens().await.unwrap(),
+            s.ha1(PIN, REALM, sip::digest::Algorithm::Md5)
+                .await
+                .unwrap(),
+        )
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, PartialEq)]
+enum Access {
+    /// No token needed.
+    Public,
+    /// Any current token.
+    AnyToken,
+    /// The operator's route: 403 for every member.
+    Operator,
+    /// A route on member `{id}`: 404 for another tenant.
+    Tenant,
+    /// A route on member `{id}` that only the operator may call: 404 for
+    /// another tenant, 403 for the member themself.
+    OperatorOnTenant,
+}
+
+fn access(method: &Method, path: &str) -> Access {
+    match (method.as_str(), path) {
+        ("GET", "/healthz" | "/n/{number}")
+        | ("GET", "/api/v1/directory/{number}" | "/api/v1/numbers/available") => Access::Public,
+        ("GET", "/api/v1/openapi.json") => Access::AnyToken,
+        ("POST" | "GET", "/api/v1/members") | ("POST", "/api/v1/inventory") => Access::Operator,
+        ("POST", "/api/v1/orders" | "/api/v1/orders/{id}/approve")
+        | ("POST", "/api/v1/orders/{id}/reject" | "/api/v1/orders/{id}/pay")
+        | ("POST", "/api/v1/orders/{id}/cancel")
+        | ("GET", "/api/v1/orders/{id}" | "/api/v1/approvals") => Access::Operator,
+        ("POST", "/api/v1/members/{id}/numbers" | "/api/v1/members/{id}/topups")
+        | ("GET", "/api/v1/members/{id}/ledger") => Access::OperatorOnTenant,
+        (_, path) if path.starts_with("/api/v1/members/{id}") => Access::Tenant,
+        _ => panic!("{method} {path} has no tenancy expectation: add it to access()"),
+    }
+}
+
+/// A valid request of the right tenant on a member route, and the status
+/// it succeeds with.
+fn valid_request(method: &Method, path: &str) -> (Option<Value>, StatusCode) {
+    match (method.as_str(), path) {
+        ("GET", "/api/v1/members/{id}") => (None, StatusCode::OK),
+        ("PUT", "/api/v1/members/{id}") => (
+            Some(json!({"language": "ko", "contact_pstn": "+82 10-1234-5678"})),
+            StatusCode::OK,
+        ),
+        ("POST", "/api/v1/members/{id}/password") => (
+            Some(json!({"password": "correct horse battery"})),
+            StatusCode::NO_CONTENT,
+        ),
+        ("POST", "/api/v1/members/{id}/tokens") => {
+            (Some(json!({"name": "script"})), StatusCode::CREATED)
+        }
+        ("GET", "/api/v1/members/{id}/tokens") => (None, StatusCode::OK),
+        ("DELETE", "/api/v1/members/{id}/tokens/{token}") => (None, StatusCode::NO_CONTENT),
+        ("POST", "/api/v1/members/{id}/claims") => (
+            Some(json!({"kind": "email", "value": "victim@example.net", "number": PIN})),
+            StatusCode::CREATED,
+        ),
+        ("GET", "/api/v1/members/{id}/claims") => (None, StatusCode::OK),
+        ("DELETE", "/api/v1/members/{id}/claims/{claim}") => (None, StatusCode::OK),
+        // The code is wrong, which only the claim's member gets told.
+        ("POST", "/api/v1/members/{id}/claims/{claim}/verify") => (
+            Some(json!({"code": "000000"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("PUT", "/api/v1/members/{id}/numbers/{number}/directory") => (
+            Some(json!({"sip": "sip:victim@example.com"})),
+            StatusCode::OK,
+        ),
+        ("POST", "/api/v1/members/{id}/numbers") => (
+            Some(json!({"number": "02-6200-6200-083"})),
+            StatusCode::FORBIDDEN,
+        ),
+        ("POST", "/api/v1/members/{id}/topups") => (
+            Some(json!({"amount": "10.00", "currency": "USD"})),
+            StatusCode::FORBIDDEN,
+        ),
+        ("GET", "/api/v1/members/{id}/ledger") => (None, StatusCode::FORBIDDEN),
+        _ => panic!("{method} {path} has no valid request: add it to valid_request()"),
+    }
+}
+
+/// Some body for a route that takes one, valid or not: the wrong tenant
+/// must be refused whatever it sends.
+fn some_body(method: &Method, path: &str) -> Option<String> {
+    match access(method, path) {
+        Access::Tenant | Access::OperatorOnTenant => {
+            valid_request(method, path).0.map(|body| body.to_string())
+        }
+        Access::Operator if *method == Method::POST => Some("{}".to_owned()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn another_tenants_member_gets_404_or_403_on_every_route_and_changes_nothing() {
+    let world = world().await;
+    let before = world.snapshot().await;
+    for (method, path) in world.routes().await {
+        let uri = world.uri(&method, &path);
+        let body = some_body(&method, &path);
+        let answer = world
+            .send(&method, &uri, &world.stranger_token, body.as_deref())
+            .await;
+        let expected = match access(&method, &path) {
+            Access::Public | Access::AnyToken => continue,
+            Access::Operator => StatusCode::FORBIDDEN,
+            Access::Tenant | Access::OperatorOnTenant => StatusCode::NOT_FOUND,
+        };
+        assert_eq!(answer.status, expected, "{method} {uri}: {:?}", answer.body);
+        assert_eq!(
+            answer.content_type, "application/problem+json",
+            "{method} {uri}"
+        );
+        if expected == StatusCode::NOT_FOUND {
+            // Exactly what an id that does not exist gets.
+            assert_eq!(
+                answer.body["detail"],
+                format!("member {} does not exist", world.victim),
+                "{method} {uri}"
+            );
+        }
+        assert_eq!(
+            world.snapshot().await,
+            before,
+            "{method} {uri} changed something"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_right_tenant_succeeds_on_every_member_route() {
+    let world = world().await;
+    let routes = world.routes().await;
+    for (method, path) in &routes {
+        let uri = world.uri(method, path);
+        let answer = match access(method, path) {
+            Access::Public => continue,
+            Access::AnyToken => {
+                let answer = world.send(method, &uri, &world.victim_token, None).await;
+                assert_eq!(answer.status, StatusCode::OK, "{method} {uri}");
+                continue;
+            }
+            Access::Operator => {
+                let body = some_body(method, path);
+                let answer = world
+                    .send(method, &uri, &world.victim_token, body.as_deref())
+                    .await;
+                assert_eq!(answer.status, StatusCode::FORBIDDEN, "{method} {uri}");
+                continue;
+            }
+            Access::Tenant | Access::OperatorOnTenant => {
+                let (body, expected) = valid_request(method, path);
+                let body = body.map(|b| b.to_string());
+                let answer = world
+                    .send(method, &uri, &world.victim_token, body.as_deref())
+                    .await;
+                (answer, expected)
+            }
+        };
+        let (answer, expected) = answer;
+        assert_eq!(answer.status, expected, "{method} {uri}: {:?}", answer.body);
+    }
+    // What the walk did is there.
+    let victim = world.store.member(world.victim).await.unwrap().unwrap();
+    assert_eq!(
+        victim.profile.contact_pstn.as_deref(),
+        Some("+821012345678")
+    );
+    assert!(world
+        .store
+        .password_hash(world.victim)
+        .await
+        .unwrap()
+        .is_some());
+    let listing = world.store.directory_listing(PIN).await.unwrap().unwrap();
+    assert!(format!("{listing:?}").contains("sip:victim@example.com"));
+}
+
+#[tokio::test]
+async fn malformed_bodies_and_query_strings_get_a_problem_and_change_nothing() {
+    let world = world().await;
+    let doc = world
+        .send(&Method::GET, "/api/v1/openapi.json", &world.operator, None)
+        .await
+        .body;
+    let before = world.snapshot().await;
+    for (method, path) in world.routes().await {
+        let operation = &doc["paths"][&path][method.as_str().to_lowercase()];
+        let uri = world.uri(&method, &path);
+        if !operation["requestBody"].is_null() {
+            for body in ["{", "[1, 2", "42", r#"{"no such field": 1}"#, "\"text\""] {
+                let answer = world.send(&method, &uri, &world.operator, Some(body)).await;
+                assert!(
+                    [StatusCode::BAD_REQUEST, StatusCode::UNPROCESSABLE_ENTITY]
+                        .contains(&answer.status),
+                    "{method} {uri} {body}: {} {:?}",
+                    answer.status,
+                    answer.body
+                );
+                assert_eq!(answer.content_type, "application/problem+json");
+                assert!(answer.body["detail"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()));
+            }
+        }
+        let in_query = operation["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+        if in_query {
+            for query in ["limit=many", "no_such_parameter=1", "after=%FF%FE"] {
+                let answer = world
+                    .send(&method, &format!("{uri}?{query}"), &world.operator, None)
+                    .await;
+                assert!(
+                    [StatusCode::BAD_REQUEST, StatusCode::UNPROCESSABLE_ENTITY]
+                        .contains(&answer.status),
+                    "{method} {uri}?{query}: {} {:?}",
+                    answer.status,
+                    answer.body
+                );
+                assert_eq!(answer.content_type, "application/problem+json");
+            }
+        }
+        assert_eq!(
+            world.snapshot().await,
+            before,
+            "{method} {uri} changed something"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_company_admin_manages_the_company_and_its_members_only() {
+    let world = world().await;
+    let s = &world.store;
+    let acme = member(s, "Acme", MemberKind::Company).await;
+    let admin = member(s, "Ada", MemberKind::Individual).await;
+    let staff = member(s, "Sam", MemberKind::Individual).await;
+    s.set_role(admin, Role::CompanyAdmin, Some(acme))
+        .await
+        .unwrap();
+    s.set_role(staff, Role::Member, Some(acme)).await.unwrap();
+    let admin_token = token_of(s, admin).await;
+    let staff_token = token_of(s, staff).await;
+
+    for id in [acme, admin, staff] {
+        let answer = world
+            .send(
+                &Method::GET,
+                &format!("/api/v1/members/{id}"),
+                &admin_token,
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "member {id}");
+    }
+    let put = world
+        .send(
+            &Method::PUT,
+            &format!("/api/v1/members/{staff}"),
+            &admin_token,
+            Some(r#"{"language": "en-gb", "voip_elsewhere": "sip:sam@voip.example.net"}"#),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{:?}", put.body);
+    assert_eq!(put.body["language"], "en-GB");
+    assert_eq!(put.body["company_id"], acme.0);
+    // Another tenant's member, and the company's members among themselves.
+    for (token, id) in [
+        (&admin_token, world.victim),
+        (&staff_token, admin),
+        (&staff_token, acme),
+    ] {
+        let answer = world
+            .send(&Method::GET, &format!("/api/v1/members/{id}"), token, None)
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "member {id}");
+    }
+    // Roles are the operator's to give, even to oneself.
+    let before = world.store.member(admin).await.unwrap();
+    let promote = world
+        .send(
+            &Method::PUT,
+            &format!("/api/v1/members/{admin}"),
+            &admin_token,
+            Some(r#"{"role": "operator"}"#),
+        )
+        .await;
+    assert_eq!(promote.status, StatusCode::FORBIDDEN, "{:?}", promote.body);
+    assert_eq!(world.store.member(admin).await.unwrap(), before);
+    let by_operator = world
+        .send(
+            &Method::PUT,
+            &format!("/api/v1/members/{staff}"),
+            &world.operator,
+            Some(r#"{"role": "company_admin"}"#),
+        )
+        .await;
+    assert_eq!(by_operator.status, StatusCode::OK, "{:?}", by_operator.body);
+    assert_eq!(by_operator.body["role"], "company_admin");
+}
+
+#[tokio::test]
+async fn a_member_changes_their_password_with_the_current_one_and_tokens_are_revocable() {
+    let world = world().await;
+    let uri = format!("/api/v1/members/{}/password", world.victim);
+    let token = &world.victim_token;
+    let first = world
+        .send(
+            &Method::POST,
+            &uri,
+            token,
+            Some(r#"{"password": "first password"}"#),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::NO_CONTENT);
+    let phc = world
+        .store
+        .password_hash(world.victim)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(phc.starts_with("$argon2id$"), "{phc}");
+    assert!(!phc.contains("first password"));
+
+    for body in [
+        r#"{"password": "second password"}"#,
+        r#"{"password": "second password", "current_password": "wrong password"}"#,
+    ] {
+        let refused = world.send(&Method::POST, &uri, token, Some(body)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let short = world
+        .send(&Method::POST, &uri, token, Some(r#"{"password": "short"}"#))
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        world
+            .store
+            .password_hash(world.victim)
+            .await
+            .unwrap()
+            .unwrap(),
+        phc
+    );
+    let changed = world
+        .send(
+            &Method::POST,
+            &uri,
+            token,
+            Some(r#"{"password": "second password", "current_password": "first password"}"#),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT);
+    // The operator resets without the current one.
+    let reset = world
+        .send(
+            &Method::POST,
+            &uri,
+            &world.operator,
+            Some(r#"{"password": "third password"}"#),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT);
+
+    // A token created through the API is shown once, works, and stops
+    // working when revoked.
+    let tokens = format!("/api/v1/members/{}/tokens", world.victim);
+    let created = world
+        .send(&Method::POST, &tokens, token, Some(r#"{"name": "cron"}"#))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let plaintext = created.body["token"].as_str().unwrap().to_owned();
+    let listed = world.send(&Method::GET, &tokens, &plaintext, None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t.get("token").is_none()));
+    let id = created.body["id"].as_i64().unwrap();
+    let revoked = world
+        .send(&Method::DELETE, &format!("{tokens}/{id}"), token, None)
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    let after = world.send(&Method::GET, &tokens, &plaintext, None).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+}
