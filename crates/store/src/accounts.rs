@@ -1,6 +1,7 @@
 //! Member accounts (SPEC §3): roles, the company a member belongs to, the
-//! contact details of the account, the password's hash and the members'
-//! own API tokens.
+//! contact details of the account, the password's hash, the members' own
+//! API tokens, and companies' branches (country → a terminal, a group
+//! ringing together, or a PSTN number).
 //!
 //! The store never sees a password: it keeps the argon2id PHC string the
 //! caller computed (`web` hashes and checks). Members' tokens are random
@@ -238,5 +239,156 @@ pub trait Accounts {
         &self,
         member: MemberId,
         id: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+// ---------------------------------------------------------------- branches
+
+/// The most terminals one branch rings together.
+pub const MAX_GROUP: usize = 32;
+
+/// Where a company's branch sends its calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BranchDestination {
+    /// A terminal: a number (store key) the company or one of its members
+    /// holds.
+    Terminal(String),
+    /// Terminals ringing together (2 to [`MAX_GROUP`] numbers).
+    Group(Vec<String>),
+    /// A PSTN number, as its E.164 key.
+    Pstn(String),
+}
+
+impl BranchDestination {
+    /// The stored kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BranchDestination::Terminal(_) => "terminal",
+            BranchDestination::Group(_) => "group",
+            BranchDestination::Pstn(_) => "pstn",
+        }
+    }
+
+    /// Reads written numbers into keys (`02-6200-6200-082` →
+    /// `0262006200082`), or says which one is wrong.
+    pub fn normalised(&self) -> Result<BranchDestination> {
+        Ok(match self {
+            BranchDestination::Terminal(number) => {
+                BranchDestination::Terminal(number_key("terminal", number)?)
+            }
+            BranchDestination::Group(numbers) => {
+                let mut keys = Vec::with_capacity(numbers.len());
+                for number in numbers {
+                    let key = number_key("group", number)?;
+                    if keys.contains(&key) {
+                        return Err(StoreError::invalid(
+                            "group",
+                            format!("{} is in the group twice", excerpt(number)),
+                        ));
+                    }
+                    keys.push(key);
+                }
+                if !(2..=MAX_GROUP).contains(&keys.len()) {
+                    return Err(StoreError::invalid(
+                        "group",
+                        format!(
+                            "a group rings 2 to {MAX_GROUP} terminals; this one has {}",
+                            keys.len()
+                        ),
+                    ));
+                }
+                BranchDestination::Group(keys)
+            }
+            BranchDestination::Pstn(number) => {
+                BranchDestination::Pstn(e164_key("PSTN number", number)?)
+            }
+        })
+    }
+
+    /// The terminals' number keys (none for a PSTN number).
+    pub fn terminals(&self) -> &[String] {
+        match self {
+            BranchDestination::Terminal(number) => std::slice::from_ref(number),
+            BranchDestination::Group(numbers) => numbers,
+            BranchDestination::Pstn(_) => &[],
+        }
+    }
+
+    /// The stored text: the key, or the group's keys comma-separated.
+    pub(crate) fn stored(&self) -> String {
+        match self {
+            BranchDestination::Terminal(key) | BranchDestination::Pstn(key) => key.clone(),
+            BranchDestination::Group(keys) => keys.join(","),
+        }
+    }
+
+    pub(crate) fn from_stored(kind: &str, text: &str) -> Result<BranchDestination> {
+        Ok(match kind {
+            "terminal" => BranchDestination::Terminal(text.to_owned()),
+            "group" => BranchDestination::Group(text.split(',').map(str::to_owned).collect()),
+            "pstn" => BranchDestination::Pstn(text.to_owned()),
+            other => {
+                return Err(StoreError::invalid(
+                    "branch destination",
+                    format!("{other:?} is not terminal, group or pstn"),
+                ))
+            }
+        })
+    }
+}
+
+/// A number in any written form, as its store key.
+fn number_key(field: &'static str, written: &str) -> Result<String> {
+    written
+        .parse::<numbering::Number>()
+        .map(|number| number.key())
+        .map_err(|err| {
+            StoreError::invalid(
+                field,
+                format!("{:?} is not a number: {err}", excerpt(written)),
+            )
+        })
+}
+
+/// A company's branch in one country.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
+    pub company_id: MemberId,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: String,
+    pub destination: BranchDestination,
+    /// Where calls for a country without a branch go.
+    pub default: bool,
+    pub updated_at: UnixMillis,
+}
+
+/// Companies' branches (SPEC §3).
+pub trait Branches {
+    /// Creates or replaces `company`'s branch in `country`. `company` must
+    /// be a company (`Invalid` otherwise, `NotFound` if unknown); each
+    /// terminal must be held by the company or one of its members
+    /// (`Invalid`). A new default branch takes over from the previous one.
+    fn set_branch(
+        &self,
+        company: MemberId,
+        country: &str,
+        destination: &BranchDestination,
+        default: bool,
+    ) -> impl Future<Output = Result<Branch>> + Send;
+
+    fn branch(
+        &self,
+        company: MemberId,
+        country: &str,
+    ) -> impl Future<Output = Result<Option<Branch>>> + Send;
+
+    /// The company's branches, by country.
+    fn branches(&self, company: MemberId) -> impl Future<Output = Result<Vec<Branch>>> + Send;
+
+    /// Deletes the branch; `false` if there was none.
+    fn remove_branch(
+        &self,
+        company: MemberId,
+        country: &str,
     ) -> impl Future<Output = Result<bool>> + Send;
 }

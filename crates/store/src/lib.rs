@@ -97,7 +97,9 @@ mod model;
 pub mod orders;
 mod repository;
 
-pub use accounts::{Accounts, MemberProfile, MemberToken, NewMemberToken, Role};
+pub use accounts::{
+    Accounts, Branch, BranchDestination, Branches, MemberProfile, MemberToken, NewMemberToken, Role,
+};
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
 pub use claims::{Claim, ClaimKind, ClaimState, Claims, NewClaim, VerifiedBy};
@@ -412,5 +414,26 @@ impl Accounts for Store {
     }
     async fn revoke_member_token(&self, member: MemberId, id: i64) -> Result<bool> {
         dispatch!(self.revoke_member_token(member, id))
+    }
+}
+
+impl Branches for Store {
+    async fn set_branch(
+        &self,
+        company: MemberId,
+        country: &str,
+        destination: &BranchDestination,
+        default: bool,
+    ) -> Result<Branch> {
+        dispatch!(self.set_branch(company, country, destination, default))
+    }
+    async fn branch(&self, company: MemberId, country: &str) -> Result<Option<Branch>> {
+        dispatch!(self.branch(company, country))
+    }
+    async fn branches(&self, company: MemberId) -> Result<Vec<Branch>> {
+        dispatch!(self.branches(company))
+    }
+    async fn remove_branch(&self, company: MemberId, country: &str) -> Result<bool> {
+        dispatch!(self.remove_branch(company, country))
     }
 }

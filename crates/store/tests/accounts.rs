@@ -5,7 +5,7 @@
 mod support;
 
 use store::prelude::*;
-use store::{Member, MemberProfile, Role};
+use store::{Branch, BranchDestination, Branches, Member, MemberProfile, Role};
 use support::{on_both_engines, TestDb};
 
 on_both_engines!(
@@ -13,6 +13,8 @@ on_both_engines!(
     a_company_admin_needs_a_company_and_a_company_is_a_company,
     a_member_token_verifies_as_its_member_until_revoked,
     a_password_hash_is_kept_and_replaced,
+    a_company_has_one_branch_per_country_and_one_default,
+    a_branch_rings_only_the_company_s_own_terminals,
 );
 
 async fn add(store: &Store, name: &str, kind: MemberKind) -> Member {
@@ -178,4 +180,111 @@ async fn a_password_hash_is_kept_and_replaced(db: TestDb) {
     );
     let nobody = store.set_password_hash(MemberId(999_999), "$x").await;
     assert!(matches!(nobody, Err(StoreError::NotFound { .. })));
+}
+
+async fn a_company_has_one_branch_per_country_and_one_default(db: TestDb) {
+    let store = db.open().await;
+    let acme = add(&store, "Acme", MemberKind::Company).await;
+    let pstn = |n: &str| BranchDestination::Pstn(n.into());
+
+    let kr = store
+        .set_branch(acme.id, "kr", &pstn("+82 2-6200-6200"), true)
+        .await
+        .expect("a branch in KR");
+    assert_eq!(kr.country, "KR");
+    assert_eq!(kr.destination, pstn("+82262006200"));
+    assert!(kr.default);
+    // Replacing a country's branch keeps one row; a new default takes over.
+    store
+        .set_branch(acme.id, "KR", &pstn("+82 2-6200-6201"), true)
+        .await
+        .unwrap();
+    store
+        .set_branch(acme.id, "US", &pstn("+1 212 555 0100"), true)
+        .await
+        .unwrap();
+    let branches = store.branches(acme.id).await.unwrap();
+    let summary: Vec<(&str, &BranchDestination, bool)> = branches
+        .iter()
+        .map(|b: &Branch| (b.country.as_str(), &b.destination, b.default))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("KR", &pstn("+82262006201"), false),
+            ("US", &pstn("+12125550100"), true),
+        ]
+    );
+    assert!(store.remove_branch(acme.id, "kr").await.unwrap());
+    assert!(!store.remove_branch(acme.id, "KR").await.unwrap());
+    assert_eq!(store.branch(acme.id, "KR").await.unwrap(), None);
+
+    let alice = add(&store, "Alice", MemberKind::Individual).await;
+    let individual = store
+        .set_branch(alice.id, "KR", &pstn("+82262006200"), false)
+        .await;
+    assert!(
+        matches!(individual, Err(StoreError::Invalid { .. })),
+        "{individual:?}"
+    );
+    let bad_country = store
+        .set_branch(acme.id, "KOR", &pstn("+82262006200"), false)
+        .await;
+    assert!(matches!(bad_country, Err(StoreError::Invalid { .. })));
+    let bad_number = store
+        .set_branch(acme.id, "KR", &pstn("62006200"), false)
+        .await;
+    assert!(matches!(bad_number, Err(StoreError::Invalid { .. })));
+    assert_eq!(store.branches(acme.id).await.unwrap().len(), 1);
+}
+
+async fn a_branch_rings_only_the_company_s_own_terminals(db: TestDb) {
+    let store = db.open().await;
+    let acme = add(&store, "Acme", MemberKind::Company).await;
+    let staff = add(&store, "Sam", MemberKind::Individual).await;
+    let outsider = add(&store, "Olive", MemberKind::Individual).await;
+    store
+        .set_role(staff.id, Role::Member, Some(acme.id))
+        .await
+        .unwrap();
+    store
+        .grant("62006200", NumberKind::Vns, acme.id)
+        .await
+        .unwrap();
+    store
+        .grant("0262006200082", NumberKind::Pin, staff.id)
+        .await
+        .unwrap();
+    store
+        .grant("62006201", NumberKind::Vns, outsider.id)
+        .await
+        .unwrap();
+
+    let group = BranchDestination::Group(vec!["6200-6200".into(), "02-6200-6200-082".into()]);
+    let branch = store
+        .set_branch(acme.id, "KR", &group, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        branch.destination,
+        BranchDestination::Group(vec!["62006200".into(), "0262006200082".into()])
+    );
+    assert_eq!(
+        store.branch(acme.id, "KR").await.unwrap(),
+        Some(branch.clone())
+    );
+
+    for refused in [
+        BranchDestination::Terminal("6200-6201".into()),
+        BranchDestination::Terminal("6200-6299".into()),
+        BranchDestination::Group(vec!["6200-6200".into()]),
+        BranchDestination::Group(vec!["6200-6200".into(), "62006200".into()]),
+    ] {
+        let answer = store.set_branch(acme.id, "KR", &refused, false).await;
+        assert!(
+            matches!(answer, Err(StoreError::Invalid { .. })),
+            "{refused:?}: {answer:?}"
+        );
+    }
+    assert_eq!(store.branch(acme.id, "KR").await.unwrap(), Some(branch));
 }

@@ -1,6 +1,6 @@
 //! Members' accounts through the API: who a request acts as ([`Caller`]),
 //! which tenants it may see, and the account routes (profile and role,
-//! password, API tokens).
+//! password, API tokens, company branches).
 //!
 //! A bearer token is the operator's (every tenant) or a member's: their own
 //! record, and for a company admin also the company and its members. A
@@ -20,7 +20,9 @@ use axum::{Extension, Json};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use store::prelude::*;
-use store::{Accounts, Member, MemberProfile, MemberToken, Role};
+use store::{
+    Accounts, Branch, BranchDestination, Branches, Member, MemberProfile, MemberToken, Role,
+};
 use utoipa::ToSchema;
 
 use crate::problem::{ApiError, ApiJson, ApiPath, Problem};
@@ -415,5 +417,162 @@ pub async fn revoke_token(
             what: format!("member {id} has no API token {token}"),
         }
         .into())
+    }
+}
+
+// ---------------------------------------------------------------- branches
+
+/// Where a branch sends its calls.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum DestinationView {
+    /// A terminal: a number the company or one of its members holds.
+    #[schema(example = "02-6200-6200-082")]
+    Terminal(String),
+    /// Terminals ringing together (2 to 32).
+    Group(Vec<String>),
+    /// A PSTN number, in international form.
+    #[schema(example = "+82 2-6200-6200")]
+    Pstn(String),
+}
+
+impl From<DestinationView> for BranchDestination {
+    fn from(view: DestinationView) -> BranchDestination {
+        match view {
+            DestinationView::Terminal(number) => BranchDestination::Terminal(number),
+            DestinationView::Group(numbers) => BranchDestination::Group(numbers),
+            DestinationView::Pstn(number) => BranchDestination::Pstn(number),
+        }
+    }
+}
+
+impl From<BranchDestination> for DestinationView {
+    fn from(destination: BranchDestination) -> DestinationView {
+        match destination {
+            BranchDestination::Terminal(number) => DestinationView::Terminal(number),
+            BranchDestination::Group(numbers) => DestinationView::Group(numbers),
+            BranchDestination::Pstn(number) => DestinationView::Pstn(number),
+        }
+    }
+}
+
+/// A company's branch in a country, to create or replace.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetBranch {
+    pub destination: DestinationView,
+    /// Where calls for a country without a branch go; a new default takes
+    /// over from the previous one.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// A company's branch in a country.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BranchView {
+    pub company_id: i64,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "KR")]
+    pub country: String,
+    /// Numbers as store keys.
+    pub destination: DestinationView,
+    pub default: bool,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub updated_at: i64,
+}
+
+impl From<Branch> for BranchView {
+    fn from(branch: Branch) -> BranchView {
+        BranchView {
+            company_id: branch.company_id.0,
+            country: branch.country,
+            destination: branch.destination.into(),
+            default: branch.default,
+            updated_at: branch.updated_at,
+        }
+    }
+}
+
+fn no_branch(id: i64, country: &str) -> ApiError {
+    StoreError::NotFound {
+        what: format!("company {id} has no branch in {country}"),
+    }
+    .into()
+}
+
+/// A company's branch in a country.
+#[utoipa::path(
+    get, path = "/api/v1/members/{id}/branches/{country}", tag = "members",
+    params(("id" = i64, Path, description = "The company's id"), ("country" = String, Path, description = "ISO 3166-1 alpha-2")),
+    security(("operator_token" = [])),
+    responses(
+        (status = 200, body = BranchView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Not a country code"),
+    )
+)]
+pub async fn get_branch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath((id, country)): ApiPath<(i64, String)>,
+) -> Result<Json<BranchView>, ApiError> {
+    let company = visible_member(&state, &caller, id).await?;
+    match state.store.branch(company.id, &country).await? {
+        Some(branch) => Ok(Json(branch.into())),
+        None => Err(no_branch(id, &country)),
+    }
+}
+
+/// Creates or replaces a company's branch in a country.
+#[utoipa::path(
+    put, path = "/api/v1/members/{id}/branches/{country}", tag = "members",
+    params(("id" = i64, Path, description = "The company's id"), ("country" = String, Path, description = "ISO 3166-1 alpha-2")),
+    request_body = SetBranch,
+    security(("operator_token" = [])),
+    responses(
+        (status = 200, body = BranchView),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Not JSON"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Not a company, a country or a number of the company's"),
+    )
+)]
+pub async fn set_branch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath((id, country)): ApiPath<(i64, String)>,
+    ApiJson(body): ApiJson<SetBranch>,
+) -> Result<Json<BranchView>, ApiError> {
+    let company = visible_member(&state, &caller, id).await?;
+    let branch = state
+        .store
+        .set_branch(company.id, &country, &body.destination.into(), body.default)
+        .await?;
+    Ok(Json(branch.into()))
+}
+
+/// Removes a company's branch in a country.
+#[utoipa::path(
+    delete, path = "/api/v1/members/{id}/branches/{country}", tag = "members",
+    params(("id" = i64, Path, description = "The company's id"), ("country" = String, Path, description = "ISO 3166-1 alpha-2")),
+    security(("operator_token" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Not a country code"),
+    )
+)]
+pub async fn remove_branch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath((id, country)): ApiPath<(i64, String)>,
+) -> Result<StatusCode, ApiError> {
+    let company = visible_member(&state, &caller, id).await?;
+    if state.store.remove_branch(company.id, &country).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_branch(id, &country))
     }
 }

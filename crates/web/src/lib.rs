@@ -140,6 +140,12 @@ pub fn router(state: AppState) -> Router {
             delete(accounts::revoke_token),
         )
         .route(
+            "/members/{id}/branches/{country}",
+            get(accounts::get_branch)
+                .put(accounts::set_branch)
+                .delete(accounts::remove_branch),
+        )
+        .route(
             "/members/{id}/claims",
             post(claims::create_claim).get(claims::list_claims),
         )

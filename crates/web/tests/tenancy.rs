@@ -10,7 +10,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 use store::prelude::*;
-use store::{Accounts, ClaimKind, Role};
+use store::{Accounts, BranchDestination, Branches, ClaimKind, Role};
 use tower::ServiceExt;
 
 const REALM: &str = "test.callex";
@@ -23,6 +23,8 @@ struct World {
     operator: String,
     /// The tenant whose data the others try to reach: an individual.
     victim: MemberId,
+    /// The company the victim administers.
+    victim_company: MemberId,
     victim_token: String,
     /// A token of the victim's, to revoke.
     victim_spare_token: i64,
@@ -71,6 +73,27 @@ async fn world() -> World {
     let victim = member(&store, "Victim", MemberKind::Individual).await;
     store.grant(PIN, NumberKind::Pin, victim).await.unwrap();
     let victim_token = token_of(&store, victim).await;
+    let victim_company = member(&store, "Victim Co", MemberKind::Company).await;
+    store
+        .set_role(victim, Role::CompanyAdmin, Some(victim_company))
+        .await
+        .unwrap();
+    store
+        .grant("62006200", NumberKind::Vns, victim_company)
+        .await
+        .unwrap();
+    // Branches to read (KR) and to remove (US); JP is written.
+    for country in ["KR", "US"] {
+        store
+            .set_branch(
+                victim_company,
+                country,
+                &BranchDestination::Terminal(PIN.into()),
+                false,
+            )
+            .await
+            .unwrap();
+    }
     let victim_spare_token = store
         .create_member_token(victim, "spare")
         .await
@@ -96,6 +119,7 @@ async fn world() -> World {
         store,
         operator,
         victim,
+        victim_company,
         victim_token,
         victim_spare_token,
         claim_to_verify,
@@ -164,10 +188,26 @@ impl World {
         } else {
             self.claim_to_verify
         };
-        path.replace("{id}", &self.victim.to_string())
+        let country = match *method {
+            Method::PUT => "JP",
+            Method::DELETE => "US",
+            _ => "KR",
+        };
+        path.replace("{id}", &self.target(path).to_string())
+            .replace("{country}", country)
             .replace("{number}", PIN)
             .replace("{claim}", &claim.to_string())
             .replace("{token}", &self.victim_spare_token.to_string())
+    }
+
+    /// The member a route's `{id}` names: the victim's company for its
+    /// branches, else the victim.
+    fn target(&self, path: &str) -> MemberId {
+        if path.contains("/branches/") {
+            self.victim_company
+        } else {
+            self.victim
+        }
     }
 
     /// What the victim's tenant looks like, to compare before and after.
@@ -176,7 +216,10 @@ impl World {
         let v = self.victim;
         format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
-            s.members(Page::first(1000)).await.unwrap(),
+            (
+                s.members(Page::first(1000)).await.unwrap(),
+                s.branches(self.victim_company).await.unwrap()
+            ),
             s.password_hash(v).await.unwrap(),
             s.member_tokens(v).await.unwrap(),
             s.claims_of(v).await.unwrap(),
@@ -256,6 +299,14 @@ fn valid_request(method: &Method, path: &str) -> (Option<Value>, StatusCode) {
             Some(json!({"sip": "sip:victim@example.com"})),
             StatusCode::OK,
         ),
+        ("GET", "/api/v1/members/{id}/branches/{country}") => (None, StatusCode::OK),
+        ("PUT", "/api/v1/members/{id}/branches/{country}") => (
+            Some(
+                json!({"destination": {"group": ["6200-6200", "02-6200-6200-082"]}, "default": true}),
+            ),
+            StatusCode::OK,
+        ),
+        ("DELETE", "/api/v1/members/{id}/branches/{country}") => (None, StatusCode::NO_CONTENT),
         ("POST", "/api/v1/members/{id}/numbers") => (
             Some(json!({"number": "02-6200-6200-083"})),
             StatusCode::FORBIDDEN,
@@ -305,7 +356,7 @@ async fn another_tenants_member_gets_404_or_403_on_every_route_and_changes_nothi
             // Exactly what an id that does not exist gets.
             assert_eq!(
                 answer.body["detail"],
-                format!("member {} does not exist", world.victim),
+                format!("member {} does not exist", world.target(&path)),
                 "{method} {uri}"
             );
         }
@@ -364,6 +415,12 @@ async fn the_right_tenant_succeeds_on_every_member_route() {
         .is_some());
     let listing = world.store.directory_listing(PIN).await.unwrap().unwrap();
     assert!(format!("{listing:?}").contains("sip:victim@example.com"));
+    let branches = world.store.branches(world.victim_company).await.unwrap();
+    let countries: Vec<(&str, bool)> = branches
+        .iter()
+        .map(|b| (b.country.as_str(), b.default))
+        .collect();
+    assert_eq!(countries, vec![("JP", true), ("KR", false)]);
 }
 
 #[tokio::test]

@@ -24,3 +24,19 @@ CREATE TABLE member_tokens (
     created_at BIGINT  NOT NULL,
     UNIQUE (member_id, name)
 );
+
+-- Company branches (SPEC §3): where a company's calls go, per country
+-- (ISO 3166-1 alpha-2): a terminal (a number key held by the company or one
+-- of its members), a group ringing together (such keys, comma-separated),
+-- or a PSTN number (an E.164 key). One branch per (company, country); at
+-- most one of a company's branches is its default (the partial index).
+CREATE TABLE company_branches (
+    company_id       BIGINT  NOT NULL REFERENCES members (id),
+    country          TEXT    NOT NULL CHECK (length(country) = 2 AND country = upper(country)),
+    destination_kind TEXT    NOT NULL CHECK (destination_kind IN ('terminal', 'group', 'pstn')),
+    destination      TEXT    NOT NULL CHECK (length(destination) BETWEEN 1 AND 1100),
+    is_default       BOOLEAN NOT NULL DEFAULT FALSE,
+    updated_at       BIGINT  NOT NULL,
+    PRIMARY KEY (company_id, country)
+);
+CREATE UNIQUE INDEX company_branches_default ON company_branches (company_id) WHERE is_default;

@@ -9,14 +9,16 @@ use sqlx::error::ErrorKind;
 use sqlx::Row;
 
 use crate::accounts::{
-    limits as account_limits, Accounts, MemberProfile, MemberToken, NewMemberToken, Role,
+    limits as account_limits, Accounts, Branch, BranchDestination, Branches, MemberProfile,
+    MemberToken, NewMemberToken, Role,
 };
 use crate::backend::token;
 use crate::error::{violation, Result, StoreError};
 use crate::model::{
-    check_optional_text, check_text, limits, now_millis, Member, MemberId, MemberKind,
+    check_optional_text, check_text, country_code, limits, now_millis, Member, MemberId,
+    MemberKind,
 };
-use crate::repository::Members;
+use crate::repository::{Members, Numbers};
 
 type AccountRow = <Db as sqlx::Database>::Row;
 
@@ -179,6 +181,136 @@ impl Accounts for ThisStore {
             .bind(id)
             .execute(self.writer())
             .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+}
+
+// ---------------------------------------------------------------- branches
+
+const BRANCH_COLUMNS: &str = "company_id, country, destination_kind, destination, is_default, \
+                              updated_at";
+
+fn branch_from_row(row: &AccountRow) -> Result<Branch> {
+    let corrupt = |err: StoreError| StoreError::Database(sqlx::Error::Decode(Box::new(err)));
+    let kind: String = row.try_get("destination_kind")?;
+    let text: String = row.try_get("destination")?;
+    Ok(Branch {
+        company_id: MemberId(row.try_get("company_id")?),
+        country: row.try_get("country")?,
+        destination: BranchDestination::from_stored(&kind, &text).map_err(corrupt)?,
+        default: row.try_get("is_default")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl ThisStore {
+    /// `company` if it is a company.
+    async fn existing_company(&self, company: MemberId) -> Result<Member> {
+        let member = self.existing(company).await?;
+        if member.kind != MemberKind::Company {
+            return Err(StoreError::invalid(
+                "company",
+                format!("member {company} is an individual; only companies have branches"),
+            ));
+        }
+        Ok(member)
+    }
+}
+
+impl Branches for ThisStore {
+    async fn set_branch(
+        &self,
+        company: MemberId,
+        country: &str,
+        destination: &BranchDestination,
+        default: bool,
+    ) -> Result<Branch> {
+        let country = country_code(country)?;
+        let destination = destination.normalised()?;
+        self.existing_company(company).await?;
+        for number in destination.terminals() {
+            let holder = self.holder(number).await?.map(|held| held.member_id);
+            let of_company = match holder {
+                Some(holder) if holder == company => true,
+                Some(holder) => self
+                    .member(holder)
+                    .await?
+                    .is_some_and(|member| member.company_id == Some(company)),
+                None => false,
+            };
+            if !of_company {
+                return Err(StoreError::invalid(
+                    "terminal",
+                    format!(
+                        "number {number} is not held by company {company} or one of its members"
+                    ),
+                ));
+            }
+        }
+        let mut tx = self.begin_write().await?;
+        if default {
+            sqlx::query(
+                "UPDATE company_branches SET is_default = FALSE \
+                 WHERE company_id = $1 AND country <> $2 AND is_default",
+            )
+            .bind(company.0)
+            .bind(&country)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = sqlx::query(&format!(
+            "INSERT INTO company_branches \
+               (company_id, country, destination_kind, destination, is_default, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (company_id, country) DO UPDATE SET \
+               destination_kind = excluded.destination_kind, \
+               destination = excluded.destination, \
+               is_default = excluded.is_default, updated_at = excluded.updated_at \
+             RETURNING {BRANCH_COLUMNS}"
+        ))
+        .bind(company.0)
+        .bind(&country)
+        .bind(destination.kind())
+        .bind(destination.stored())
+        .bind(default)
+        .bind(now_millis())
+        .fetch_one(&mut *tx)
+        .await?;
+        let branch = branch_from_row(&row)?;
+        tx.commit().await?;
+        Ok(branch)
+    }
+
+    async fn branch(&self, company: MemberId, country: &str) -> Result<Option<Branch>> {
+        let country = country_code(country)?;
+        let row = sqlx::query(&format!(
+            "SELECT {BRANCH_COLUMNS} FROM company_branches WHERE company_id = $1 AND country = $2"
+        ))
+        .bind(company.0)
+        .bind(country)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(branch_from_row).transpose()
+    }
+
+    async fn branches(&self, company: MemberId) -> Result<Vec<Branch>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BRANCH_COLUMNS} FROM company_branches WHERE company_id = $1 ORDER BY country"
+        ))
+        .bind(company.0)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(branch_from_row).collect()
+    }
+
+    async fn remove_branch(&self, company: MemberId, country: &str) -> Result<bool> {
+        let country = country_code(country)?;
+        let deleted =
+            sqlx::query("DELETE FROM company_branches WHERE company_id = $1 AND country = $2")
+                .bind(company.0)
+                .bind(country)
+                .execute(self.writer())
+                .await?;
         Ok(deleted.rows_affected() > 0)
     }
 }
