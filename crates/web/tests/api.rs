@@ -2,13 +2,14 @@
 //! sockets): authentication, members, numbers, problem documents, and the
 //! OpenAPI document.
 
-use axum::body::{to_bytes, Body};
-use axum::http::{header, Method, Request, StatusCode};
+mod common;
+
+use axum::http::{Method, StatusCode};
 use axum::Router;
+use common::Answer;
 use serde_json::{json, Value};
 use sip::digest::{ha1, Algorithm};
 use store::prelude::*;
-use tower::ServiceExt;
 
 struct Api {
     router: Router,
@@ -36,12 +37,6 @@ async fn api() -> Api {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: Value,
-}
-
 impl Api {
     async fn send(
         &self,
@@ -50,38 +45,7 @@ impl Api {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Answer {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let request = request
-            .body(Body::from(body.unwrap_or_default().to_owned()))
-            .expect("a request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("an answer");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("a body");
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer {
-            status,
-            content_type,
-            body,
-        }
+        common::send(&self.router, method, uri, token, body.map(str::to_owned)).await
     }
 
     async fn get(&self, uri: &str) -> Answer {

@@ -2,12 +2,12 @@
 //! the operator lists numbers (all or nothing), anyone searches them, and a
 //! bad query string gets a 400 problem document saying what is wrong.
 
-use axum::body::{to_bytes, Body};
-use axum::http::{header, Method, Request, StatusCode};
+mod common;
+
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 use store::prelude::*;
-use tower::ServiceExt;
 
 struct Api {
     router: Router,
@@ -39,37 +39,16 @@ impl Api {
         token: bool,
         body: Option<Value>,
     ) -> (StatusCode, String, Value) {
-        let mut request = Request::builder().method(method).uri(uri);
-        if token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {}", self.token));
-        }
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let request = request
-            .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
-            .expect("a request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("an answer");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("a body");
-        (
-            status,
-            content_type,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        let token = token.then_some(self.token.as_str());
+        let answer = common::send(
+            &self.router,
+            method,
+            uri,
+            token,
+            body.map(|b| b.to_string()),
         )
+        .await;
+        (answer.status, answer.content_type, answer.body)
     }
 
     async fn search(&self, query: &str) -> (StatusCode, String, Value) {

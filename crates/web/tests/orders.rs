@@ -3,13 +3,13 @@
 //! queue; top-ups and the ledger; and bad input answered with a problem
 //! document that says what is wrong, changing nothing.
 
-use axum::body::{to_bytes, Body};
-use axum::http::{header, Method, Request, StatusCode};
+mod common;
+
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 use store::prelude::*;
 use store::{Inventory, Orders};
-use tower::ServiceExt;
 
 struct Api {
     router: Router,
@@ -69,37 +69,9 @@ impl Api {
         token: bool,
         body: Option<String>,
     ) -> (StatusCode, String, Value) {
-        let mut request = Request::builder().method(method).uri(uri);
-        if token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {}", self.token));
-        }
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let request = request
-            .body(Body::from(body.unwrap_or_default()))
-            .expect("a request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("an answer");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("a body");
-        (
-            status,
-            content_type,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let token = token.then_some(self.token.as_str());
+        let answer = common::send(&self.router, method, uri, token, body).await;
+        (answer.status, answer.content_type, answer.body)
     }
 
     async fn member(&self, name: &str) -> i64 {

@@ -5,13 +5,14 @@
 //! the walk. Malformed bodies and query strings get a problem document and
 //! change nothing either.
 
-use axum::body::{to_bytes, Body};
-use axum::http::{header, Method, Request, StatusCode};
+mod common;
+
+use axum::http::{Method, StatusCode};
 use axum::Router;
+use common::Answer;
 use serde_json::{json, Value};
 use store::prelude::*;
 use store::{Accounts, BranchDestination, Branches, ClaimKind, Role};
-use tower::ServiceExt;
 
 const REALM: &str = "test.callex";
 /// The victim's PIN.
@@ -35,12 +36,6 @@ struct World {
     /// Another tenant: an individual with no company.
     stranger_token: String,
     _dir: tempfile::TempDir,
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: Value,
 }
 
 async fn member(store: &Store, name: &str, kind: MemberKind) -> MemberId {
@@ -131,37 +126,8 @@ async fn world() -> World {
 
 impl World {
     async fn send(&self, method: &Method, uri: &str, token: &str, body: Option<&str>) -> Answer {
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let request = request
-            .body(Body::from(body.unwrap_or_default().to_owned()))
-            .expect("a request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("an answer");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = to_bytes(response.into_body(), 1 << 22)
-            .await
-            .expect("a body");
-        Answer {
-            status,
-            content_type,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
+        let body = body.map(str::to_owned);
+        common::send(&self.router, method.clone(), uri, Some(token), body).await
     }
 
     /// Every (method, path template) of the OpenAPI document.
