@@ -468,23 +468,19 @@ impl Pin {
     /// The E.164 number this PIN stands for, when its middle part is a
     /// real number of its country written as the country writes it.
     pub fn to_e164(&self) -> Option<E164> {
+        self.real_number().map(|(e164, _)| e164)
+    }
+
+    /// The E.164 number of this PIN and the groups its country writes the
+    /// national part in, when that part is a real number written as the
+    /// country writes it (one parse of the metadata for both).
+    fn real_number(&self) -> Option<(E164, Vec<String>)> {
         let region: phonenumber::country::Id = self.code.main_region().parse().ok()?;
         let parsed = phonenumber::parse(Some(region), self.national()).ok()?;
         if parsed.code().value() != self.code.value() || !phonenumber::is_valid(&parsed) {
             return None;
         }
-        let e164 =
-            E164::from_digits(format!("{}{}", self.code.value(), parsed.national()).as_bytes())
-                .ok()?;
-        (Pin::from_e164(&e164).ok()? == *self).then_some(e164)
-    }
-
-    /// The groups of the national part as the country writes them, if it is
-    /// a real number there.
-    fn national_groups(&self) -> Option<Vec<String>> {
-        let e164 = self.to_e164()?;
-        let formatted = e164
-            .metadata_number()?
+        let formatted = parsed
             .format()
             .mode(phonenumber::Mode::National)
             .to_string();
@@ -493,14 +489,19 @@ impl Pin {
             .filter(|g| !g.is_empty())
             .map(str::to_owned)
             .collect();
-        (groups.concat() == self.national()).then_some(groups)
+        if groups.concat() != self.national() {
+            return None;
+        }
+        let digits = format!("{}{}", self.code.value(), parsed.national());
+        let e164 = E164::from_digits(digits.as_bytes()).ok()?;
+        Some((e164, groups))
     }
 }
 
 impl fmt::Display for Pin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.national_groups() {
-            Some(groups) => f.write_str(&groups.join("-"))?,
+        match self.real_number() {
+            Some((_, groups)) => f.write_str(&groups.join("-"))?,
             None => write_in_fours(f, self.national.as_bytes())?,
         }
         write!(f, "-{}", ascii(&self.code.padded()))
