@@ -95,6 +95,7 @@ mod error;
 pub mod inventory;
 mod model;
 pub mod orders;
+pub mod rentals;
 mod repository;
 
 pub use accounts::{
@@ -118,6 +119,7 @@ pub use orders::{
     Actor, Balance, LedgerEntry, LedgerKind, NewOrder, Order, OrderEvent, OrderState, Orders,
     PaymentProvider, PrepaidBalance, Topup, TopupOutcome,
 };
+pub use rentals::{Arrear, BillingMonth, NumberRelease, RentalCharge, RentalRun, Rentals};
 pub use repository::{ApiTokens, Calls, Directory, Location, Members, Numbers, SipCredentials};
 
 /// The repository traits, the [`Store`] and the types their methods take.

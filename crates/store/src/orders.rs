@@ -26,8 +26,9 @@
 //! entries sum to zero per currency. For the prepaid balance the charge,
 //! the transitions to `paid` and `assigned` and the grant of the number are
 //! one database transaction: a payment that fails (insufficient balance)
-//! changes nothing. The order keeps the listing's monthly rental; charging
-//! it every month is the billing run's (not built yet).
+//! changes nothing. The order keeps the listing's monthly rental: the
+//! purchase month's is charged with the price, the later months' by the
+//! rental run ([`crate::rentals`]).
 //!
 //! Amounts are exact [`Decimal`]s with an ISO 4217 currency, stored as the
 //! inventory stores them (integer ten-thousandths).
@@ -79,6 +80,8 @@ text_enum! {
         Topup = "topup",
         Charge = "charge",
         Refund = "refund",
+        /// A month's rental of an assigned number ([`crate::rentals`]).
+        Rental = "rental",
     }
 }
 
@@ -149,6 +152,8 @@ pub struct Order {
     pub idempotency_key: String,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
+    /// When the buyer gave the assigned number back: its rental stopped.
+    pub released_at: Option<UnixMillis>,
 }
 
 impl Order {
@@ -212,6 +217,9 @@ pub struct LedgerEntry {
     pub currency: String,
     pub actor: String,
     pub at: UnixMillis,
+    /// What it was for, when the kind does not say it all ("rental of
+    /// 02-6200-6200-082 for 2026-12").
+    pub description: Option<String>,
 }
 
 /// A member's balance in one currency.
@@ -268,7 +276,8 @@ pub trait Orders {
 
     /// Pays an approved order from the buyer's prepaid balance and assigns
     /// the number, in one transaction: approved → payment_requested → paid
-    /// → assigned. An insufficient balance is a `Conflict` and changes
+    /// → assigned. The price and the purchase month's rental are charged
+    /// together; a balance short of both is a `Conflict` and changes
     /// nothing.
     fn pay_order_from_balance(
         &self,
@@ -479,16 +488,7 @@ pub fn clock_utc(millis: UnixMillis, now: UnixMillis) -> String {
     if day == now.div_euclid(DAY) {
         return time;
     }
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::rentals::civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02} {time}")
 }
 
@@ -525,6 +525,7 @@ mod tests {
             idempotency_key: "k".into(),
             created_at: 0,
             updated_at: 0,
+            released_at: None,
         };
         assert_eq!(order.clone().as_of(999).state, OrderState::Approved);
         assert_eq!(order.as_of(1000).state, OrderState::Expired);

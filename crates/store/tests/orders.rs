@@ -169,7 +169,8 @@ async fn a_free_number_is_approved_at_once_paid_from_the_balance_and_assigned(db
     let held = store.holder(FREE).await.unwrap().expect("granted");
     assert_eq!((held.member_id, held.kind), (alice, NumberKind::E164));
     assert_eq!(state_of(&store, FREE).await, ListingState::Sold);
-    assert_eq!(balance(&store, alice).await, money("9.5"));
+    // The price and the purchase month's rental.
+    assert_eq!(balance(&store, alice).await, money("6.2"));
 
     let events = store.order_events(order.id).await.unwrap();
     let steps: Vec<_> = events
@@ -209,7 +210,8 @@ async fn a_free_number_is_approved_at_once_paid_from_the_balance_and_assigned(db
         kinds,
         [
             (LedgerKind::Topup, money("20")),
-            (LedgerKind::Charge, money("-10.5"))
+            (LedgerKind::Charge, money("-10.5")),
+            (LedgerKind::Rental, money("-3.3"))
         ]
     );
     assert_ledger_balanced(&store, alice).await;
@@ -368,8 +370,8 @@ async fn a_failed_payment_changes_nothing(db: TestDb) {
     assert_eq!(
         err.to_string(),
         format!(
-            "the prepaid balance of member {alice} is 4 KRW and order {} costs 10.5 KRW: top up \
-             at least 6.5 KRW first",
+            "the prepaid balance of member {alice} is 4 KRW and order {} costs 13.8 KRW (10.5 \
+             and the rental of 2026-12, 3.3): top up at least 9.8 KRW first",
             order.id
         )
     );
@@ -384,7 +386,7 @@ async fn a_failed_payment_changes_nothing(db: TestDb) {
     assert_eq!(state_of(&store, FREE).await, ListingState::Held);
 
     // With enough money the same order goes through.
-    top_up(&store, alice, "6.5", "cash-2").await;
+    top_up(&store, alice, "9.8", "cash-2").await;
     let paid = store
         .pay_order_from_balance(order.id, Actor::Member(alice), T0 + 2)
         .await
@@ -522,7 +524,7 @@ async fn cancelling_releases_the_number_and_the_operator_can_refund_an_assignmen
         .pay_order_from_balance(order.id, Actor::Member(alice), T0 + 3)
         .await
         .unwrap();
-    assert_eq!(balance(&store, alice).await, money("39.5"));
+    assert_eq!(balance(&store, alice).await, money("36.2"));
     // The buyer releases a number rather than cancelling its purchase.
     assert!(store
         .cancel_order(order.id, Actor::Member(alice), T0 + 4)

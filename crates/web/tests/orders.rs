@@ -118,10 +118,10 @@ fn states(order: &Value) -> Vec<&str> {
 async fn a_member_orders_pays_from_the_balance_and_holds_the_number_at_once() {
     let api = api().await;
     let alice = api.member("Alice").await;
-    let (status, _, topup) = api.top_up(alice, "6000.50", "receipt-1").await;
+    let (status, _, topup) = api.top_up(alice, "6100.50", "receipt-1").await;
     assert_eq!(status, StatusCode::CREATED, "{topup}");
-    assert_eq!(topup["balance"], "6000.5");
-    let (status, _, again) = api.top_up(alice, "6000.50", "receipt-1").await;
+    assert_eq!(topup["balance"], "6100.5");
+    let (status, _, again) = api.top_up(alice, "6100.50", "receipt-1").await;
     assert_eq!((status, &again["replayed"]), (StatusCode::OK, &json!(true)));
 
     let (status, _, order) = api.order(alice, "+82 2 6185 3091", "buy-1").await;
@@ -177,7 +177,8 @@ async fn a_member_orders_pays_from_the_balance_and_holds_the_number_at_once() {
         .iter()
         .map(|e| e["amount"].as_str().unwrap())
         .collect();
-    assert_eq!(amounts, ["6000.5", "-5000"]);
+    // The price and the purchase month's rental.
+    assert_eq!(amounts, ["6100.5", "-5000", "-1100"]);
 
     let (status, _, got) = api
         .send(Method::GET, &format!("/api/v1/orders/{id}"), None)
@@ -238,7 +239,7 @@ async fn a_vns_waits_in_the_approval_queue_and_a_rival_is_told_until_when() {
     assert!(short["detail"]
         .as_str()
         .unwrap()
-        .contains("top up at least 990000 KRW"));
+        .contains("top up at least 1023000 KRW"));
 
     let (status, _, problem) = api
         .send(

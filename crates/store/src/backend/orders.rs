@@ -5,13 +5,17 @@
 // `use super::*`. The rules (states, keys, reasons) are `crate::orders`'s.
 
 use crate::inventory::{amount_e4, amount_from_e4, currency_code, ListingKind};
+use crate::rentals::{
+    check_quarantine, Arrear, BillingMonth, NumberRelease, RentalCharge, RentalRun, Rentals,
+};
 use crate::orders::{
     check_hold, check_key, check_reason, clock_utc, shown, Actor, Balance, LedgerEntry, LedgerKind,
     NewOrder, Order, OrderEvent, OrderState, Orders, Topup, TopupOutcome,
 };
 
 const ORDER_COLUMNS: &str = "id, member_id, number, state, price_e4, monthly_e4, currency, \
-                             hold_until, reason, idempotency_key, created_at, updated_at";
+                             hold_until, reason, idempotency_key, created_at, updated_at, \
+                             released_at";
 
 fn order_from_row(row: &DbRow) -> Result<Order> {
     Ok(Order {
@@ -27,6 +31,7 @@ fn order_from_row(row: &DbRow) -> Result<Order> {
         idempotency_key: row.try_get("idempotency_key")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        released_at: row.try_get("released_at")?,
     })
 }
 
@@ -204,7 +209,14 @@ async fn unavailable(
         ),
         (Some(_), _) => format!("number {number} is being sold to another buyer"),
         (None, "sold") => format!("number {number} is sold"),
-        (None, "withdrawn") => format!("number {number} is withdrawn from sale"),
+        (None, "withdrawn") => match quarantine_until(conn, &new.number).await? {
+            Some(until) => format!(
+                "number {number} was given back by its previous holder and is in quarantine \
+                 until {}",
+                clock_utc(until, now)
+            ),
+            None => format!("number {number} is withdrawn from sale"),
+        },
         (None, _) => format!("number {number} was taken by another order just now"),
     }))
 }
@@ -218,6 +230,7 @@ struct Posting<'a> {
     by: Actor,
     now: UnixMillis,
     currency: &'a str,
+    description: Option<&'a str>,
 }
 
 /// Records `posting` with its entries (account, member, amount), which
@@ -235,12 +248,14 @@ async fn post(
         by,
         now,
         currency,
+        description,
     } = *posting;
     // An invariant of every caller: each posts an amount and its opposite.
     debug_assert_eq!(entries.iter().map(|e| e.2).sum::<i64>(), 0);
     let row = sqlx::query(
-        "INSERT INTO ledger_transactions (member_id, kind, order_id, idempotency_key, actor, at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO ledger_transactions \
+         (member_id, kind, order_id, idempotency_key, actor, at, description) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(member.0)
     .bind(kind.as_str())
@@ -248,6 +263,7 @@ async fn post(
     .bind(key)
     .bind(by.to_string())
     .bind(now)
+    .bind(description)
     .fetch_one(&mut *conn)
     .await?;
     let id: i64 = row.try_get("id")?;
@@ -494,6 +510,13 @@ impl Orders for ThisStore {
                 tx.commit().await?;
                 Ok(order)
             }
+            OrderState::Assigned if order.released_at.is_some() => {
+                Err(StoreError::conflict(format!(
+                    "order {id}'s number {} was given back at {}; there is nothing to take back",
+                    shown(&order.number),
+                    clock_utc(order.released_at.unwrap_or(now), now)
+                )))
+            }
             OrderState::Assigned if by == Actor::Operator => {
                 // Taken back and refunded: the grant goes, the number is for
                 // sale again, the price returns to the buyer's balance.
@@ -506,11 +529,25 @@ impl Orders for ThisStore {
                     .bind(&order.number)
                     .execute(&mut *tx)
                     .await?;
-                let price = amount_e4("price", order.price)?;
-                if price > 0 {
+                // The price, and this month's rental if it was charged: the
+                // buyer does not keep the number for the rest of it.
+                let month = BillingMonth::of(now);
+                let rented = sqlx::query("SELECT 1 FROM rentals WHERE order_id = $1 AND month = $2")
+                    .bind(id)
+                    .bind(month.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+                let monthly = if rented {
+                    amount_e4("monthly rental", order.monthly)?
+                } else {
+                    0
+                };
+                let refund = amount_e4("price", order.price)? + monthly;
+                if refund > 0 {
                     let entries = [
-                        ("balance", Some(order.member_id), price),
-                        ("revenue", None, -price),
+                        ("balance", Some(order.member_id), refund),
+                        ("revenue", None, -refund),
                     ];
                     post(
                         &mut tx,
@@ -522,15 +559,17 @@ impl Orders for ThisStore {
                             by,
                             now,
                             currency: &order.currency,
+                            description: None,
                         },
                         &entries,
                     )
                     .await?;
-                    credit_balance(&mut tx, order.member_id, &order.currency, price).await?;
+                    credit_balance(&mut tx, order.member_id, &order.currency, refund).await?;
                 }
                 let note = format!(
                     "number taken back; {} {} refunded to the prepaid balance",
-                    order.price, order.currency
+                    amount_from_e4(refund),
+                    order.currency
                 );
                 let order =
                     transition(&mut tx, &order, OrderState::Cancelled, by, now, Some(&note)).await?;
@@ -569,12 +608,15 @@ impl Orders for ThisStore {
         }
         let requested = transition(&mut tx, &order, OrderState::PaymentRequested, by, now, None).await?;
         let price = amount_e4("price", order.price)?;
-        if price > 0 {
+        let monthly = amount_e4("monthly rental", order.monthly)?;
+        let month = BillingMonth::of(now);
+        let total = price + monthly;
+        if total > 0 {
             let taken = sqlx::query(
                 "UPDATE balances SET balance_e4 = balance_e4 - $1 \
                  WHERE member_id = $2 AND currency = $3 AND balance_e4 >= $1",
             )
-            .bind(price)
+            .bind(total)
             .bind(order.member_id.0)
             .bind(&order.currency)
             .execute(&mut *tx)
@@ -584,37 +626,56 @@ impl Orders for ThisStore {
                 let balance = amount_from_e4(
                     balance_e4(self.reader(), order.member_id, &order.currency).await?,
                 );
+                let due = amount_from_e4(total);
                 return Err(StoreError::conflict(format!(
                     "the prepaid balance of member {} is {balance} {currency} and order {id} \
-                     costs {price} {currency}: top up at least {short} {currency} first",
+                     costs {due} {currency} ({price} and the rental of {month}, {monthly}): \
+                     top up at least {short} {currency} first",
                     order.member_id,
                     currency = order.currency,
                     price = order.price,
-                    short = order.price - balance,
+                    monthly = order.monthly,
+                    short = due - balance,
                 )));
             }
+        }
+        let posting = |kind, description| Posting {
+            member: order.member_id,
+            kind,
+            order: Some(id),
+            key: None,
+            by,
+            now,
+            currency: &order.currency,
+            description,
+        };
+        if price > 0 {
             let entries = [
                 ("balance", Some(order.member_id), -price),
                 ("revenue", None, price),
             ];
-            post(
+            post(&mut tx, &posting(LedgerKind::Charge, None), &entries).await?;
+        }
+        if monthly > 0 {
+            let description = rental_description(&order.number, month);
+            let entries = [
+                ("balance", Some(order.member_id), -monthly),
+                ("revenue", None, monthly),
+            ];
+            let rental = post(
                 &mut tx,
-                &Posting {
-                    member: order.member_id,
-                    kind: LedgerKind::Charge,
-                    order: Some(id),
-                    key: None,
-                    by,
-                    now,
-                    currency: &order.currency,
-                },
+                &posting(LedgerKind::Rental, Some(&description)),
                 &entries,
             )
             .await?;
+            record_rental(&mut tx, id, month, rental).await?;
         }
         let note = format!(
-            "{} {} charged to the prepaid balance",
-            order.price, order.currency
+            "{} {currency} and the rental of {month}, {} {currency}, charged to the prepaid \
+             balance",
+            order.price,
+            order.monthly,
+            currency = order.currency
         );
         let paid = transition(&mut tx, &requested, OrderState::Paid, by, now, Some(&note)).await?;
         let kind: String = sqlx::query("SELECT kind FROM inventory WHERE number = $1")
@@ -751,6 +812,7 @@ impl Orders for ThisStore {
                     by,
                     now,
                     currency: &currency,
+                    description: None,
                 },
                 &entries,
             )
@@ -803,7 +865,7 @@ impl Orders for ThisStore {
 
     async fn ledger(&self, member: MemberId) -> Result<Vec<LedgerEntry>> {
         let rows = sqlx::query(
-            "SELECT t.id, t.kind, t.order_id, t.actor, t.at, e.currency, e.amount_e4 \
+            "SELECT t.id, t.kind, t.order_id, t.actor, t.at, t.description, e.currency, e.amount_e4 \
              FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
              WHERE e.account = 'balance' AND e.member_id = $1 ORDER BY t.id, e.id",
         )
@@ -820,6 +882,7 @@ impl Orders for ThisStore {
                     currency: row.try_get("currency")?,
                     actor: row.try_get("actor")?,
                     at: row.try_get("at")?,
+                    description: row.try_get("description")?,
                 })
             })
             .collect()
@@ -834,6 +897,279 @@ impl Orders for ThisStore {
         .await?;
         rows.iter()
             .map(|row| Ok(row.try_get("transaction_id")?))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- rentals
+
+/// The ledger description of a month's rental.
+fn rental_description(number: &str, month: BillingMonth) -> String {
+    format!("rental of {} for {month}", shown(number))
+}
+
+/// Records that `transaction` charged order `id`'s rental of `month`;
+/// `false` when that month was charged already (by another run that got
+/// there first: the caller rolls back).
+async fn record_rental(
+    conn: &mut DbConnection,
+    id: i64,
+    month: BillingMonth,
+    transaction: i64,
+) -> Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO rentals (order_id, month, transaction_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (order_id, month) DO NOTHING",
+    )
+    .bind(id)
+    .bind(month.to_string())
+    .bind(transaction)
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Until when a number given back is out of sale, if it still is.
+async fn quarantine_until(conn: &mut DbConnection, number: &str) -> Result<Option<UnixMillis>> {
+    let row = sqlx::query(
+        "SELECT quarantine_until FROM number_releases \
+         WHERE number = $1 AND returned_at IS NULL ORDER BY id DESC LIMIT 1",
+    )
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| Ok(row.try_get("quarantine_until")?))
+        .transpose()
+}
+
+const RELEASE_COLUMNS: &str =
+    "id, number, member_id, order_id, actor, at, quarantine_until, returned_at";
+
+fn release_from_row(row: &DbRow) -> Result<NumberRelease> {
+    Ok(NumberRelease {
+        id: row.try_get("id")?,
+        number: row.try_get("number")?,
+        member_id: MemberId(row.try_get("member_id")?),
+        order_id: row.try_get("order_id")?,
+        actor: row.try_get("actor")?,
+        at: row.try_get("at")?,
+        quarantine_until: row.try_get("quarantine_until")?,
+        returned_at: row.try_get("returned_at")?,
+    })
+}
+
+impl Rentals for ThisStore {
+    async fn release_number(
+        &self,
+        member: MemberId,
+        number: &str,
+        by: Actor,
+        now: UnixMillis,
+        quarantine_ms: i64,
+    ) -> Result<NumberRelease> {
+        check_number(number)?;
+        check_quarantine(quarantine_ms)?;
+        let mut tx = self.begin_write().await?;
+        // SIP credentials, directory entries and claims go with the grant
+        // (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM numbers WHERE number = $1 AND member_id = $2")
+            .bind(number)
+            .bind(member.0)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() != 1 {
+            return Err(StoreError::not_found(format!(
+                "member {member} does not hold number {}",
+                shown(number)
+            )));
+        }
+        // The registrar's AORs are sip:<number>@<realm>.
+        sqlx::query("DELETE FROM bindings WHERE aor LIKE $1")
+            .bind(format!("sip:{number}@%"))
+            .execute(&mut *tx)
+            .await?;
+        let order = sqlx::query(&format!(
+            "UPDATE orders SET released_at = $1 WHERE number = $2 AND member_id = $3 \
+             AND state = 'assigned' AND released_at IS NULL RETURNING {ORDER_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(number)
+        .bind(member.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let order = order.as_ref().map(order_from_row).transpose()?;
+        let until = now.saturating_add(quarantine_ms);
+        let back_on_sale = quarantine_ms == 0;
+        let listed = sqlx::query(
+            "UPDATE inventory SET state = $1 WHERE number = $2 AND state = 'sold'",
+        )
+        .bind(if back_on_sale { "available" } else { "withdrawn" })
+        .bind(number)
+        .execute(&mut *tx)
+        .await?;
+        let returned = (back_on_sale && listed.rows_affected() == 1).then_some(now);
+        let row = sqlx::query(&format!(
+            "INSERT INTO number_releases \
+             (number, member_id, order_id, actor, at, quarantine_until, returned_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {RELEASE_COLUMNS}"
+        ))
+        .bind(number)
+        .bind(member.0)
+        .bind(order.as_ref().map(|o| o.id))
+        .bind(by.to_string())
+        .bind(now)
+        .bind(until)
+        .bind(returned)
+        .fetch_one(&mut *tx)
+        .await?;
+        let release = release_from_row(&row)?;
+        if let Some(order) = &order {
+            let note = if listed.rows_affected() == 0 {
+                "number given back; its rental stopped".to_owned()
+            } else if back_on_sale {
+                "number given back; its rental stopped; for sale again".to_owned()
+            } else {
+                format!(
+                    "number given back; its rental stopped; in quarantine until {}",
+                    clock_utc(until, now)
+                )
+            };
+            sqlx::query(
+                "INSERT INTO order_events (order_id, from_state, to_state, actor, at, note) \
+                 VALUES ($1, 'assigned', 'assigned', $2, $3, $4)",
+            )
+            .bind(order.id)
+            .bind(by.to_string())
+            .bind(now)
+            .bind(note)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(release)
+    }
+
+    async fn number_releases(&self, number: &str) -> Result<Vec<NumberRelease>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RELEASE_COLUMNS} FROM number_releases WHERE number = $1 ORDER BY id"
+        ))
+        .bind(number)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(release_from_row).collect()
+    }
+
+    async fn end_quarantines(&self, now: UnixMillis) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let ended = sqlx::query(
+            "UPDATE number_releases SET returned_at = $1 \
+             WHERE returned_at IS NULL AND quarantine_until <= $1 RETURNING number",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut returned = 0;
+        for row in &ended {
+            let number: String = row.try_get("number")?;
+            let back = sqlx::query(
+                "UPDATE inventory SET state = 'available' WHERE number = $1 AND state = 'withdrawn'",
+            )
+            .bind(&number)
+            .execute(&mut *tx)
+            .await?;
+            returned += back.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(returned)
+    }
+
+    async fn run_rentals(&self, month: BillingMonth, now: UnixMillis) -> Result<RentalRun> {
+        // Assigned before the month ended, not given back before it began.
+        let rows = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS}, EXISTS (SELECT 1 FROM rentals AS r \
+               WHERE r.order_id = orders.id AND r.month = $3) AS charged_before \
+             FROM orders WHERE state = 'assigned' AND monthly_e4 > 0 \
+             AND updated_at < $1 AND (released_at IS NULL OR released_at > $2) ORDER BY id"
+        ))
+        .bind(month.end())
+        .bind(month.start())
+        .bind(month.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        let mut charged = Vec::new();
+        let mut already_charged = 0;
+        for row in &rows {
+            if row.try_get::<bool, _>("charged_before")? {
+                already_charged += 1;
+                continue;
+            }
+            let order = order_from_row(row)?;
+            let monthly = amount_e4("monthly rental", order.monthly)?;
+            let mut tx = self.begin_write().await?;
+            let description = rental_description(&order.number, month);
+            let entries = [
+                ("balance", Some(order.member_id), -monthly),
+                ("revenue", None, monthly),
+            ];
+            let transaction_id = post(
+                &mut tx,
+                &Posting {
+                    member: order.member_id,
+                    kind: LedgerKind::Rental,
+                    order: Some(order.id),
+                    key: None,
+                    by: Actor::System,
+                    now,
+                    currency: &order.currency,
+                    description: Some(&description),
+                },
+                &entries,
+            )
+            .await?;
+            // The (order, month) key decides: a run that finds the month
+            // charged (now, or by a concurrent run it waited for) undoes
+            // its posting.
+            if !record_rental(&mut tx, order.id, month, transaction_id).await? {
+                tx.rollback().await?;
+                already_charged += 1;
+                continue;
+            }
+            credit_balance(&mut tx, order.member_id, &order.currency, -monthly).await?;
+            let balance = balance_e4(&mut *tx, order.member_id, &order.currency).await?;
+            tx.commit().await?;
+            charged.push(RentalCharge {
+                order_id: order.id,
+                member_id: order.member_id,
+                number: order.number,
+                amount: order.monthly,
+                currency: order.currency,
+                transaction_id,
+                balance: amount_from_e4(balance),
+            });
+        }
+        Ok(RentalRun {
+            month,
+            charged,
+            already_charged,
+            arrears: self.arrears().await?,
+        })
+    }
+
+    async fn arrears(&self) -> Result<Vec<Arrear>> {
+        let rows = sqlx::query(
+            "SELECT member_id, currency, balance_e4 FROM balances WHERE balance_e4 < 0 \
+             ORDER BY member_id, currency",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Arrear {
+                    member_id: MemberId(row.try_get("member_id")?),
+                    currency: row.try_get("currency")?,
+                    balance: amount_from_e4(row.try_get("balance_e4")?),
+                })
+            })
             .collect()
     }
 }
