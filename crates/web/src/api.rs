@@ -52,6 +52,9 @@ use crate::AppState;
         crate::orders::approvals,
         crate::orders::create_topup,
         crate::orders::ledger,
+        crate::orders::orders_of_member,
+        crate::rentals::release_number,
+        crate::rentals::arrears,
         openapi
     ),
     components(schemas(Problem)),

@@ -41,6 +41,7 @@ pub mod inventory;
 pub mod operator;
 pub mod orders;
 pub mod problem;
+pub mod rentals;
 
 use std::fmt;
 use std::io;
@@ -73,6 +74,9 @@ pub struct AppState {
     /// How long an approved purchase holds its number
     /// ([`store::orders::DEFAULT_HOLD_MS`] unless set).
     pub order_hold: Duration,
+    /// How long a number given back stays out of sale
+    /// ([`store::rentals::DEFAULT_QUARANTINE_MS`] unless set).
+    pub number_quarantine: Duration,
 }
 
 impl AppState {
@@ -82,6 +86,17 @@ impl AppState {
             realm: realm.into(),
             claims: Arc::default(),
             order_hold: Duration::from_millis(store::orders::DEFAULT_HOLD_MS.unsigned_abs()),
+            number_quarantine: Duration::from_millis(
+                store::rentals::DEFAULT_QUARANTINE_MS.unsigned_abs(),
+            ),
+        }
+    }
+
+    /// Numbers given back stay out of sale for `quarantine` instead.
+    pub fn with_number_quarantine(self, quarantine: Duration) -> AppState {
+        AppState {
+            number_quarantine: quarantine,
+            ..self
         }
     }
 
@@ -123,7 +138,6 @@ pub fn router(state: AppState) -> Router {
     let operator_on_member = Router::new()
         .route("/members/{id}/numbers", post(api::grant_number))
         .route("/members/{id}/topups", post(orders::create_topup))
-        .route("/members/{id}/ledger", get(orders::ledger))
         .route_layer(operator_only());
     let member_scoped = Router::new()
         .route(
@@ -158,6 +172,12 @@ pub fn router(state: AppState) -> Router {
             "/members/{id}/numbers/{number}/directory",
             put(directory::set_directory),
         )
+        .route("/members/{id}/ledger", get(orders::ledger))
+        .route("/members/{id}/orders", get(orders::orders_of_member))
+        .route(
+            "/members/{id}/numbers/{number}",
+            delete(rentals::release_number),
+        )
         .merge(operator_on_member)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -167,17 +187,21 @@ pub fn router(state: AppState) -> Router {
     let operator_wide = Router::new()
         .route("/members", post(api::create_member).get(api::list_members))
         .route("/inventory", post(inventory::import))
-        .route("/orders", post(orders::create_order))
-        .route("/orders/{id}", get(orders::get_order))
         .route("/orders/{id}/approve", post(orders::approve_order))
         .route("/orders/{id}/reject", post(orders::reject_order))
-        .route("/orders/{id}/pay", post(orders::pay_order))
-        .route("/orders/{id}/cancel", post(orders::cancel_order))
         .route("/approvals", get(orders::approvals))
+        .route("/rentals/arrears", get(rentals::arrears))
         .route_layer(operator_only());
+    // A buyer's own orders (the handlers answer 404 for another tenant's).
+    let buyer = Router::new()
+        .route("/orders", post(orders::create_order))
+        .route("/orders/{id}", get(orders::get_order))
+        .route("/orders/{id}/pay", post(orders::pay_order))
+        .route("/orders/{id}/cancel", post(orders::cancel_order));
     let api = Router::new()
         .merge(member_scoped)
         .merge(operator_wide)
+        .merge(buyer)
         .route("/openapi.json", get(api::openapi))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         // Added after the layer: public.

@@ -3,15 +3,17 @@
 //! are the store's ([`store::orders`]); these handlers read the request,
 //! call it with the time and the caller, and show the result.
 //!
-//! Operator tokens only for now: every handler takes who acts as an
-//! [`Actor`], so a member-token layer can call the same store functions
-//! with `Actor::Member` once it checks the order is theirs.
+//! A member buys for themself with their own token (a company admin also
+//! for the company's members), and pays, cancels and reads their orders,
+//! ledger and balance; another tenant's order answers 404 as an order that
+//! does not exist would. Approving, rejecting, the approval queue and
+//! top-ups are the operator's. Every transition records who made it.
 
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use store::prelude::*;
 use store::{
@@ -20,6 +22,7 @@ use store::{
 };
 use utoipa::ToSchema;
 
+use crate::accounts::{visible_member, Caller};
 use crate::problem::{ApiError, ApiJson, ApiPath};
 use crate::AppState;
 
@@ -27,8 +30,10 @@ use crate::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
-    /// The buying member.
-    pub member: i64,
+    /// The buying member: the operator gives it; a member's token buys for
+    /// the member (left out) or, for a company admin, for one of the
+    /// company's members.
+    pub member: Option<i64>,
     /// The number, written any way (`02-6200-6200-082`, `+82 2 6200 6200`,
     /// `6200-6200#082`) or as the search shows it.
     pub number: String,
@@ -77,6 +82,8 @@ pub struct OrderView {
     pub idempotency_key: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the buyer gave the number back (its rental stopped).
+    pub released_at: Option<i64>,
     /// Every transition, oldest first.
     pub events: Vec<OrderEventView>,
 }
@@ -119,7 +126,7 @@ pub struct BalanceView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerEntryView {
     pub transaction_id: i64,
-    /// topup, charge or refund.
+    /// topup, charge, refund or rental.
     pub kind: String,
     pub order_id: Option<i64>,
     /// Credited (positive) or debited (negative), a decimal string.
@@ -127,6 +134,8 @@ pub struct LedgerEntryView {
     pub currency: String,
     pub by: String,
     pub at: i64,
+    /// What it was for: `rental of 02-6200-6200-082 for 2026-12`.
+    pub description: Option<String>,
 }
 
 impl OrderView {
@@ -144,6 +153,7 @@ impl OrderView {
             idempotency_key: order.idempotency_key,
             created_at: order.created_at,
             updated_at: order.updated_at,
+            released_at: order.released_at,
             events: events
                 .into_iter()
                 .map(|event| OrderEventView {
@@ -189,6 +199,7 @@ impl From<LedgerEntry> for LedgerEntryView {
             currency: entry.currency,
             by: entry.actor,
             at: entry.at,
+            description: entry.description,
         }
     }
 }
@@ -255,6 +266,45 @@ async fn shown(store: &Store, order: Order, now: i64) -> Result<Json<OrderView>,
     Ok(Json(view(store, order.id, now).await?))
 }
 
+/// Who a transition is recorded as: the operator (its token, or a member
+/// whose role is operator), or the member.
+pub fn actor_of(caller: &Caller) -> Actor {
+    match caller {
+        Caller::Member(member) if !caller.is_operator() => Actor::Member(member.id),
+        _ => Actor::Operator,
+    }
+}
+
+fn no_such_order(id: i64) -> ApiError {
+    StoreError::NotFound {
+        what: format!("there is no order {id}"),
+    }
+    .into()
+}
+
+/// Order `id` as of `now` if the caller sees its buyer; otherwise the same
+/// 404 as an id that does not exist.
+async fn visible_order(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    now: i64,
+) -> Result<Order, ApiError> {
+    let order = state
+        .store
+        .order(id, now)
+        .await?
+        .ok_or_else(|| no_such_order(id))?;
+    if !caller.is_operator()
+        && visible_member(state, caller, order.member_id.0)
+            .await
+            .is_err()
+    {
+        return Err(no_such_order(id));
+    }
+    Ok(order)
+}
+
 #[utoipa::path(
     post, path = "/api/v1/orders", tag = "orders",
     request_body = CreateOrder,
@@ -270,11 +320,22 @@ async fn shown(store: &Store, order: Order, now: i64) -> Result<Json<OrderView>,
 )]
 pub async fn create_order(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<CreateOrder>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let now = now_millis();
+    let member = match (&caller, body.member) {
+        (Caller::Member(me), None) => me.id,
+        (_, Some(id)) if caller.is_operator() => MemberId(id),
+        (_, Some(id)) => visible_member(&state, &caller, id).await?.id,
+        (_, None) => {
+            return Err(ApiError::Invalid(
+                "say which member buys: \"member\" is needed with the operator's token".to_owned(),
+            ))
+        }
+    };
     let new = NewOrder {
-        member: MemberId(body.member),
+        member,
         number: listed_key(&state.store, &body.number).await?,
         idempotency_key: body.idempotency_key,
     };
@@ -302,9 +363,12 @@ pub async fn create_order(
 )]
 pub async fn get_order(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<OrderView>, ApiError> {
-    Ok(Json(view(&state.store, id, now_millis()).await?))
+    let now = now_millis();
+    let order = visible_order(&state, &caller, id, now).await?;
+    shown(&state.store, order, now).await
 }
 
 #[utoipa::path(
@@ -320,12 +384,13 @@ pub async fn get_order(
 )]
 pub async fn approve_order(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_millis();
     let order = state
         .store
-        .approve_order(id, Actor::Operator, now, hold_ms(&state))
+        .approve_order(id, actor_of(&caller), now, hold_ms(&state))
         .await?;
     shown(&state.store, order, now).await
 }
@@ -345,13 +410,14 @@ pub async fn approve_order(
 )]
 pub async fn reject_order(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RejectOrder>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_millis();
     let order = state
         .store
-        .reject_order(id, Actor::Operator, &body.reason, now)
+        .reject_order(id, actor_of(&caller), &body.reason, now)
         .await?;
     shown(&state.store, order, now).await
 }
@@ -369,13 +435,15 @@ pub async fn reject_order(
 )]
 pub async fn pay_order(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_millis();
+    visible_order(&state, &caller, id, now).await?;
     let provider = PrepaidBalance {
         store: state.store.clone(),
     };
-    let order = provider.pay(id, Actor::Operator, now).await?;
+    let order = provider.pay(id, actor_of(&caller), now).await?;
     shown(&state.store, order, now).await
 }
 
@@ -387,15 +455,17 @@ pub async fn pay_order(
         (status = 200, body = OrderView, description = "Cancelled: the number is for sale again (an assigned order is taken back and refunded)"),
         (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, body = crate::problem::Problem, content_type = "application/problem+json", description = "Already rejected, expired or cancelled"),
+        (status = 409, body = crate::problem::Problem, content_type = "application/problem+json", description = "Already rejected, expired or cancelled; or assigned and the caller is not the operator (the holder releases the number instead)"),
     )
 )]
 pub async fn cancel_order(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_millis();
-    let order = state.store.cancel_order(id, Actor::Operator, now).await?;
+    visible_order(&state, &caller, id, now).await?;
+    let order = state.store.cancel_order(id, actor_of(&caller), now).await?;
     shown(&state.store, order, now).await
 }
 
@@ -432,6 +502,7 @@ pub async fn approvals(State(state): State<AppState>) -> Result<Json<Vec<OrderVi
 )]
 pub async fn create_topup(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CreateTopup>,
 ) -> Result<(StatusCode, Json<TopupView>), ApiError> {
@@ -444,7 +515,7 @@ pub async fn create_topup(
     };
     let outcome = state
         .store
-        .top_up(&topup, Actor::Operator, now_millis())
+        .top_up(&topup, actor_of(&caller), now_millis())
         .await?;
     let status = if outcome.replayed {
         StatusCode::OK
@@ -466,15 +537,10 @@ pub async fn create_topup(
 )]
 pub async fn ledger(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<LedgerView>, ApiError> {
-    let member = MemberId(id);
-    if state.store.member(member).await?.is_none() {
-        return Err(StoreError::NotFound {
-            what: format!("member {member} does not exist"),
-        }
-        .into());
-    }
+    let member = visible_member(&state, &caller, id).await?.id;
     Ok(Json(LedgerView {
         balances: state
             .store
@@ -491,4 +557,28 @@ pub async fn ledger(
             .map(Into::into)
             .collect(),
     }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/members/{id}/orders", tag = "orders",
+    params(("id" = i64, Path, description = "The buyer")),
+    security(("operator_token" = [])),
+    responses(
+        (status = 200, body = Vec<OrderView>, description = "The member's orders, oldest first"),
+        (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn orders_of_member(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<OrderView>>, ApiError> {
+    let member = visible_member(&state, &caller, id).await?.id;
+    let mut views = Vec::new();
+    for order in state.store.orders_of(member, now_millis()).await? {
+        let events = state.store.order_events(order.id).await?;
+        views.push(OrderView::new(order, events));
+    }
+    Ok(Json(views))
 }

@@ -169,7 +169,7 @@ async fn a_member_orders_pays_from_the_balance_and_holds_the_number_at_once() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         ledger["balances"],
-        json!([{"currency": "KRW", "amount": "1000.5"}])
+        json!([{"currency": "KRW", "amount": "0.5"}])
     );
     let amounts: Vec<&str> = ledger["entries"]
         .as_array()

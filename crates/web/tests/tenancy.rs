@@ -12,11 +12,19 @@ use axum::Router;
 use common::Answer;
 use serde_json::{json, Value};
 use store::prelude::*;
-use store::{Accounts, BranchDestination, Branches, ClaimKind, Role};
+use store::{
+    now_millis, Accounts, Actor, BranchDestination, Branches, ClaimKind, Inventory, ListingKind,
+    NewListing, NewOrder, Orders, Rentals, Role, Topup,
+};
 
 const REALM: &str = "test.callex";
 /// The victim's PIN.
 const PIN: &str = "0262006200082";
+/// Another PIN of the victim's, to release.
+const SPARE_PIN: &str = "0262006200084";
+/// Numbers for sale: the victim's orders to pay and to cancel, and one to
+/// order.
+const FOR_SALE: [&str; 3] = ["+82261853091", "+82261853092", "+82261853093"];
 
 struct World {
     router: Router,
@@ -33,6 +41,9 @@ struct World {
     claim_to_verify: i64,
     /// Another, to revoke.
     claim_to_revoke: i64,
+    /// The victim's approved orders: one to pay, one to cancel.
+    order_to_pay: i64,
+    order_to_cancel: i64,
     /// Another tenant: an individual with no company.
     stranger_token: String,
     _dir: tempfile::TempDir,
@@ -107,6 +118,47 @@ async fn world() -> World {
         .unwrap()
         .claim
         .id;
+    store
+        .grant(SPARE_PIN, NumberKind::Pin, victim)
+        .await
+        .unwrap();
+    let listings: Vec<NewListing> = FOR_SALE
+        .iter()
+        .map(|number| NewListing {
+            number: (*number).into(),
+            kind: ListingKind::E164,
+            country: "KR".into(),
+            area_code: Some("2".into()),
+            price: 5000.into(),
+            monthly: 1100.into(),
+            currency: "KRW".into(),
+            premium: None,
+        })
+        .collect();
+    store.import_listings(&listings, &|_| {}).await.unwrap();
+    let mut orders = Vec::new();
+    for number in &FOR_SALE[..2] {
+        let new = NewOrder {
+            member: victim,
+            number: (*number).into(),
+            idempotency_key: format!("buy {number}"),
+        };
+        let order = store
+            .request_order(&new, now_millis(), store::orders::DEFAULT_HOLD_MS)
+            .await
+            .unwrap();
+        orders.push(order.id);
+    }
+    let topup = Topup {
+        member: victim,
+        amount: 100_000.into(),
+        currency: "KRW".into(),
+        idempotency_key: "cash".into(),
+    };
+    store
+        .top_up(&topup, Actor::Operator, now_millis())
+        .await
+        .unwrap();
     let stranger = member(&store, "Stranger", MemberKind::Individual).await;
     let stranger_token = token_of(&store, stranger).await;
     World {
@@ -119,6 +171,8 @@ async fn world() -> World {
         victim_spare_token,
         claim_to_verify,
         claim_to_revoke,
+        order_to_pay: orders[0],
+        order_to_cancel: orders[1],
         stranger_token,
         _dir: dir,
     }
@@ -159,9 +213,21 @@ impl World {
             Method::DELETE => "US",
             _ => "KR",
         };
-        path.replace("{id}", &self.target(path).to_string())
+        let number = if method == Method::DELETE {
+            SPARE_PIN
+        } else {
+            PIN
+        };
+        let id = if !path.starts_with("/api/v1/orders/") {
+            self.target(path).0
+        } else if path.ends_with("/cancel") {
+            self.order_to_cancel
+        } else {
+            self.order_to_pay
+        };
+        path.replace("{id}", &id.to_string())
             .replace("{country}", country)
-            .replace("{number}", PIN)
+            .replace("{number}", number)
             .replace("{claim}", &claim.to_string())
             .replace("{token}", &self.victim_spare_token.to_string())
     }
@@ -181,7 +247,7 @@ impl World {
         let s = &self.store;
         let v = self.victim;
         format!(
-            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             (
                 s.members(Page::first(1000)).await.unwrap(),
                 s.branches(self.victim_company).await.unwrap()
@@ -195,6 +261,12 @@ impl World {
             s.ha1(PIN, REALM, sip::digest::Algorithm::Md5)
                 .await
                 .unwrap(),
+            (
+                s.orders_of(v, now_millis()).await.unwrap(),
+                s.ledger(v).await.unwrap(),
+                s.balances(v).await.unwrap(),
+                s.number_releases(SPARE_PIN).await.unwrap(),
+            ),
         )
     }
 }
@@ -213,6 +285,8 @@ enum Access {
     /// A route on member `{id}` that only the operator may call: 404 for
     /// another tenant, 403 for the member themself.
     OperatorOnTenant,
+    /// A route on order `{id}`: 404 for another tenant's order.
+    Order,
 }
 
 fn access(method: &Method, path: &str) -> Access {
@@ -221,12 +295,15 @@ fn access(method: &Method, path: &str) -> Access {
         | ("GET", "/api/v1/directory/{number}" | "/api/v1/numbers/available") => Access::Public,
         ("GET", "/api/v1/openapi.json") => Access::AnyToken,
         ("POST" | "GET", "/api/v1/members") | ("POST", "/api/v1/inventory") => Access::Operator,
-        ("POST", "/api/v1/orders" | "/api/v1/orders/{id}/approve")
-        | ("POST", "/api/v1/orders/{id}/reject" | "/api/v1/orders/{id}/pay")
-        | ("POST", "/api/v1/orders/{id}/cancel")
-        | ("GET", "/api/v1/orders/{id}" | "/api/v1/approvals") => Access::Operator,
-        ("POST", "/api/v1/members/{id}/numbers" | "/api/v1/members/{id}/topups")
-        | ("GET", "/api/v1/members/{id}/ledger") => Access::OperatorOnTenant,
+        ("POST", "/api/v1/orders/{id}/approve" | "/api/v1/orders/{id}/reject")
+        | ("GET", "/api/v1/approvals" | "/api/v1/rentals/arrears") => Access::Operator,
+        // Ordering for the victim: 404 for the victim as a member.
+        ("POST", "/api/v1/orders") => Access::Tenant,
+        ("POST", "/api/v1/orders/{id}/pay" | "/api/v1/orders/{id}/cancel")
+        | ("GET", "/api/v1/orders/{id}") => Access::Order,
+        ("POST", "/api/v1/members/{id}/numbers" | "/api/v1/members/{id}/topups") => {
+            Access::OperatorOnTenant
+        }
         (_, path) if path.starts_with("/api/v1/members/{id}") => Access::Tenant,
         _ => panic!("{method} {path} has no tenancy expectation: add it to access()"),
     }
@@ -281,16 +358,35 @@ fn valid_request(method: &Method, path: &str) -> (Option<Value>, StatusCode) {
             Some(json!({"amount": "10.00", "currency": "USD"})),
             StatusCode::FORBIDDEN,
         ),
-        ("GET", "/api/v1/members/{id}/ledger") => (None, StatusCode::FORBIDDEN),
+        ("GET", "/api/v1/members/{id}/ledger" | "/api/v1/members/{id}/orders") => {
+            (None, StatusCode::OK)
+        }
+        ("DELETE", "/api/v1/members/{id}/numbers/{number}") => (None, StatusCode::OK),
+        ("POST", "/api/v1/orders") => (
+            Some(json!({"number": FOR_SALE[2], "idempotency_key": "walk"})),
+            StatusCode::CREATED,
+        ),
+        ("GET", "/api/v1/orders/{id}") => (None, StatusCode::OK),
+        ("POST", "/api/v1/orders/{id}/pay" | "/api/v1/orders/{id}/cancel") => {
+            (None, StatusCode::OK)
+        }
         _ => panic!("{method} {path} has no valid request: add it to valid_request()"),
     }
 }
 
 /// Some body for a route that takes one, valid or not: the wrong tenant
 /// must be refused whatever it sends.
-fn some_body(method: &Method, path: &str) -> Option<String> {
+fn some_body(world: &World, method: &Method, path: &str) -> Option<String> {
     match access(method, path) {
-        Access::Tenant | Access::OperatorOnTenant => {
+        // The stranger orders for the victim.
+        Access::Tenant if path == "/api/v1/orders" => {
+            let victim = world.victim.0;
+            Some(
+                json!({"member": victim, "number": FOR_SALE[2], "idempotency_key": "k"})
+                    .to_string(),
+            )
+        }
+        Access::Tenant | Access::OperatorOnTenant | Access::Order => {
             valid_request(method, path).0.map(|body| body.to_string())
         }
         Access::Operator if *method == Method::POST => Some("{}".to_owned()),
@@ -304,14 +400,14 @@ async fn another_tenants_member_gets_404_or_403_on_every_route_and_changes_nothi
     let before = world.snapshot().await;
     for (method, path) in world.routes().await {
         let uri = world.uri(&method, &path);
-        let body = some_body(&method, &path);
+        let body = some_body(&world, &method, &path);
         let answer = world
             .send(&method, &uri, &world.stranger_token, body.as_deref())
             .await;
         let expected = match access(&method, &path) {
             Access::Public | Access::AnyToken => continue,
             Access::Operator => StatusCode::FORBIDDEN,
-            Access::Tenant | Access::OperatorOnTenant => StatusCode::NOT_FOUND,
+            Access::Tenant | Access::OperatorOnTenant | Access::Order => StatusCode::NOT_FOUND,
         };
         assert_eq!(answer.status, expected, "{method} {uri}: {:?}", answer.body);
         assert_eq!(
@@ -320,11 +416,12 @@ async fn another_tenants_member_gets_404_or_403_on_every_route_and_changes_nothi
         );
         if expected == StatusCode::NOT_FOUND {
             // Exactly what an id that does not exist gets.
-            assert_eq!(
-                answer.body["detail"],
-                format!("member {} does not exist", world.target(&path)),
-                "{method} {uri}"
-            );
+            let detail = if access(&method, &path) == Access::Order {
+                format!("there is no order {}", uri.split('/').nth(4).unwrap())
+            } else {
+                format!("member {} does not exist", world.target(&path))
+            };
+            assert_eq!(answer.body["detail"], detail, "{method} {uri}");
         }
         assert_eq!(
             world.snapshot().await,
@@ -348,14 +445,14 @@ async fn the_right_tenant_succeeds_on_every_member_route() {
                 continue;
             }
             Access::Operator => {
-                let body = some_body(method, path);
+                let body = some_body(&world, method, path);
                 let answer = world
                     .send(method, &uri, &world.victim_token, body.as_deref())
                     .await;
                 assert_eq!(answer.status, StatusCode::FORBIDDEN, "{method} {uri}");
                 continue;
             }
-            Access::Tenant | Access::OperatorOnTenant => {
+            Access::Tenant | Access::OperatorOnTenant | Access::Order => {
                 let (body, expected) = valid_request(method, path);
                 let body = body.map(|b| b.to_string());
                 let answer = world
