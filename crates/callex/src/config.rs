@@ -19,6 +19,7 @@
 //! ring_timeout = 60
 //! shutdown_grace = 30
 //! order_hold = 1800  # how long an approved purchase holds its number
+//! number_quarantine = 90  # days a number given back stays out of sale
 //! # sip_advertise = "203.0.113.7"
 //! # claim_resolver = "192.0.2.53:53"   # default: the system's resolver
 //! # smtp_relay = "127.0.0.1:25"
@@ -58,6 +59,7 @@ pub struct Layer {
     pub ring_timeout: Option<u64>,
     pub shutdown_grace: Option<u64>,
     pub order_hold: Option<u64>,
+    pub number_quarantine: Option<u64>,
     pub sip_advertise: Option<String>,
     pub claim_resolver: Option<SocketAddr>,
     pub smtp_relay: Option<String>,
@@ -99,6 +101,7 @@ impl Layer {
             ring_timeout: self.ring_timeout.or(below.ring_timeout),
             shutdown_grace: self.shutdown_grace.or(below.shutdown_grace),
             order_hold: self.order_hold.or(below.order_hold),
+            number_quarantine: self.number_quarantine.or(below.number_quarantine),
             sip_advertise: self.sip_advertise.or(below.sip_advertise),
             claim_resolver: self.claim_resolver.or(below.claim_resolver),
             smtp_relay: self.smtp_relay.or(below.smtp_relay),
@@ -160,6 +163,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How long an approved purchase holds its number for the buyer.
     pub order_hold: Duration,
+    /// How long a number given back stays out of sale (0: back at once).
+    pub number_quarantine: Duration,
     /// The host the exchange writes in its Contact and Via headers.
     pub sip_advertise: Option<String>,
     /// Where claims' proofs are checked (DNS resolver, SMTP relay).
@@ -223,6 +228,10 @@ impl Config {
             order_hold: layer.order_hold.map_or(
                 Duration::from_millis(store::orders::DEFAULT_HOLD_MS.unsigned_abs()),
                 Duration::from_secs,
+            ),
+            number_quarantine: layer.number_quarantine.map_or(
+                Duration::from_millis(store::rentals::DEFAULT_QUARANTINE_MS.unsigned_abs()),
+                |days| Duration::from_secs(days.saturating_mul(86_400)),
             ),
             sip_advertise: layer.sip_advertise.filter(|host| !host.is_empty()),
         };

@@ -23,6 +23,7 @@ mod config;
 mod numbers;
 mod operate;
 mod order;
+mod rent;
 
 /// Small allocations from many threads, all the time: see the workspace
 /// manifest for why not the system allocator.
@@ -92,6 +93,9 @@ enum Command {
     /// Members' prepaid balances: top up, show with the ledger.
     #[command(subcommand)]
     Balance(order::BalanceCommand),
+    /// Monthly rentals of assigned numbers: run the billing run.
+    #[command(subcommand)]
+    Rent(rent::RentCommand),
     /// Operator API tokens.
     #[command(subcommand)]
     Token(operate::TokenCommand),
@@ -255,6 +259,12 @@ struct ServeArgs {
     )]
     order_hold: Option<u64>,
 
+    /// Days a number given back stays out of sale, so that the previous
+    /// holder's callers do not reach the next one (0: for sale at once).
+    /// [default: 90]
+    #[arg(long, value_name = "DAYS", env = "CALLEX_NUMBER_QUARANTINE")]
+    number_quarantine: Option<u64>,
+
     /// Host or IP address written in the exchange's Contact and Via headers
     /// (a public address when the exchange is behind NAT). [default: the
     /// address each call's packets leave from]
@@ -277,6 +287,7 @@ impl ServeArgs {
             ring_timeout: self.ring_timeout,
             shutdown_grace: self.shutdown_grace,
             order_hold: self.order_hold,
+            number_quarantine: self.number_quarantine,
             sip_advertise: self.sip_advertise,
             ..self.claim_checks.layer()
         };
@@ -299,6 +310,7 @@ async fn main() -> ExitCode {
         Command::Claim(command) => command.run().await,
         Command::Order(command) => command.run().await,
         Command::Balance(command) => command.run().await,
+        Command::Rent(command) => command.run().await,
         Command::Member(command) => command.run().await,
         Command::Number(command) => command.run().await,
         Command::Numbers(command) => command.run().await,
@@ -379,7 +391,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.http_listen,
         web::AppState::new(store.clone(), &config.realm)
             .with_claim_checks(config.claim_checks.clone())
-            .with_order_hold(config.order_hold),
+            .with_order_hold(config.order_hold)
+            .with_number_quarantine(config.number_quarantine),
     )
     .await
     {
@@ -396,6 +409,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // number back where the search finds it.
     let hold_sweep =
         web::orders::spawn_hold_expiry(store.clone(), web::orders::HOLD_SWEEP_INTERVAL);
+    // The current month's rentals not charged yet (at the start, then every
+    // hour), and numbers whose quarantine ended back on sale.
+    let rental_run =
+        web::rentals::spawn_rental_run(store.clone(), web::rentals::RENTAL_RUN_INTERVAL);
 
     announce(&format!("callex {} started", env!("CARGO_PKG_VERSION")));
     announce(&format!("data directory: {}", config.data_dir.display()));
@@ -426,6 +443,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     http.stop().await;
     hold_sweep.abort();
+    rental_run.abort();
     dns.stop().await;
     service.shutdown(config.shutdown_grace).await;
     store.close().await;

@@ -23,6 +23,10 @@ pub enum NumbersCommand {
     /// it, repeating, sequential or repeated, or none). Every bad row is
     /// reported with its line number and nothing is imported (exit 1).
     Import(NumbersImport),
+    /// Take a number back from its holder: its SIP credentials,
+    /// registrations and directory entries go, its monthly rental stops,
+    /// and it is for sale again after the quarantine.
+    Release(crate::rent::NumbersRelease),
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +41,7 @@ impl NumbersCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             NumbersCommand::Import(import) => import.run().await,
+            NumbersCommand::Release(release) => release.run().await,
         }
     }
 }

@@ -178,8 +178,12 @@ impl BalanceCommand {
                         .order_id
                         .map(|id| format!("\torder {id}"))
                         .unwrap_or_default();
+                    let description = entry
+                        .description
+                        .map(|text| format!("\t{text}"))
+                        .unwrap_or_default();
                     announce(&format!(
-                        "transaction {}\t{}\t{} {}{order}\tby {}",
+                        "transaction {}\t{}\t{} {}{order}\tby {}{description}",
                         entry.transaction_id, entry.kind, entry.amount, entry.currency, entry.actor
                     ));
                 }
