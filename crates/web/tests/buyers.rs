@@ -11,7 +11,7 @@ use axum::http::{Method, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 use store::prelude::*;
-use store::{Accounts, Actor, Orders, Role, Topup};
+use store::{Accounts, Actor, Inventory, Orders, Role, Topup};
 
 const REALM: &str = "test.callex";
 const NUMBER: &str = "+82261853091";
@@ -534,4 +534,74 @@ async fn an_owner_releases_a_number_which_stops_working_and_stays_out_of_sale() 
     // Released twice: it is no longer the member's.
     let twice = api.send(Method::DELETE, &uri, &alice.token, None).await;
     assert_eq!(twice.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn hostile_order_bodies_get_a_problem_and_change_nothing() {
+    let api = api().await;
+    let alice = api.buyer("Alice", 20_000).await;
+    let long_key = "k".repeat(101);
+    let bodies = [
+        r#"{"number": "+82261853091", "idempotency_key": "k", "member": "1 OR 1=1"}"#.to_owned(),
+        r#"{"number": "+82261853091", "idempotency_key": "k", "member": 1e99}"#.to_owned(),
+        r#"{"number": null, "idempotency_key": "k"}"#.to_owned(),
+        r#"{"number": "+82261853091", "idempotency_key": "k", "price": "0"}"#.to_owned(),
+        r#"{"number": "+82261853091"}"#.to_owned(),
+        format!(r#"{{"number": "+82261853091", "idempotency_key": "{long_key}"}}"#),
+        r#"{"number": "+82261853091", "idempotency_key": "\u0000"}"#.to_owned(),
+        r#"{"number": "'; DELETE FROM orders; --", "idempotency_key": "k"}"#.to_owned(),
+        r#"[{"number": "+82261853091", "idempotency_key": "k"}]"#.to_owned(),
+        "{".to_owned(),
+    ];
+    for body in bodies {
+        let answer = common::send(
+            &api.router,
+            Method::POST,
+            "/api/v1/orders",
+            Some(&alice.token),
+            Some(body.clone()),
+        )
+        .await;
+        assert!(
+            [
+                StatusCode::BAD_REQUEST,
+                StatusCode::NOT_FOUND,
+                StatusCode::UNPROCESSABLE_ENTITY
+            ]
+            .contains(&answer.status),
+            "{body}: {} {:?}",
+            answer.status,
+            answer.body
+        );
+        assert_eq!(answer.content_type, "application/problem+json", "{body}");
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{body}"
+        );
+    }
+    // Someone else's member id in the body: as for no member at all.
+    let answer = api
+        .send(
+            Method::POST,
+            "/api/v1/orders",
+            &alice.token,
+            Some(json!({"member": -1, "number": NUMBER, "idempotency_key": "k"})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let orders = api
+        .store
+        .orders_of(MemberId(alice.id), store::now_millis())
+        .await
+        .unwrap();
+    assert!(orders.is_empty(), "{orders:?}");
+    let listing = api.store.listing(NUMBER).await.unwrap().unwrap();
+    assert_eq!(listing.state, store::ListingState::Available);
+    assert_eq!(
+        api.store.ledger(MemberId(alice.id)).await.unwrap().len(),
+        1,
+        "the top-up only"
+    );
 }
