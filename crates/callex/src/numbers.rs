@@ -27,6 +27,9 @@ pub enum NumbersCommand {
     /// registrations and directory entries go, its monthly rental stops,
     /// and it is for sale again after the quarantine.
     Release(crate::rent::NumbersRelease),
+    /// The times a number was given back: by whom, from whom, when, and
+    /// until when it was out of sale.
+    History(crate::rent::NumbersHistory),
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +45,7 @@ impl NumbersCommand {
         match self {
             NumbersCommand::Import(import) => import.run().await,
             NumbersCommand::Release(release) => release.run().await,
+            NumbersCommand::History(history) => history.run().await,
         }
     }
 }

@@ -40,6 +40,15 @@ pub struct NumbersRelease {
     quarantine: Option<u64>,
 }
 
+/// `callex numbers history NUMBER`.
+#[derive(Debug, Args)]
+pub struct NumbersHistory {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The number, written any way.
+    number: String,
+}
+
 impl RentCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
@@ -112,6 +121,44 @@ impl NumbersRelease {
             store::orders::shown(&release.number),
             release.member_id
         ));
+        Ok(())
+    }
+}
+
+impl NumbersHistory {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let keys = web::rentals::readings(&self.number)?;
+        let store = open_store(&self.store.resolve(Layer::default())?).await?;
+        let mut releases = Vec::new();
+        for key in &keys {
+            match store.number_releases(key).await {
+                Ok(found) => releases.extend(found),
+                Err(err) => {
+                    store.close().await;
+                    return Err(err.into());
+                }
+            }
+        }
+        store.close().await;
+        for release in releases {
+            let order = release
+                .order_id
+                .map(|id| format!(" (order {id})"))
+                .unwrap_or_default();
+            let sale = match release.returned_at {
+                Some(at) => format!("for sale again {}", store::orders::clock_utc(at, 0)),
+                None => format!(
+                    "out of sale until {}",
+                    store::orders::clock_utc(release.quarantine_until, 0)
+                ),
+            };
+            announce(&format!(
+                "{}\treleased by {} from member {}{order}\t{sale}",
+                store::orders::clock_utc(release.at, 0),
+                release.actor,
+                release.member_id
+            ));
+        }
         Ok(())
     }
 }

@@ -141,6 +141,12 @@ async fn the_rental_run_charges_once_per_month_and_a_released_number_is_quaranti
     assert_eq!(history[0].actor, "operator");
     assert_eq!(history[0].quarantine_until - history[0].at, 30 * 86_400_000);
     store.close().await;
+    let history = succeeded(run(&data_dir, &["numbers", "history", "+82 2 6185 3091"]));
+    assert!(
+        history.contains("released by operator from member 1 (order 1)")
+            && history.contains("out of sale until"),
+        "{history}"
+    );
     let after = store::BillingMonth::of(now).next().next().to_string();
     let nothing = succeeded(run(&data_dir, &["rent", "run", "--month", &after]));
     assert!(

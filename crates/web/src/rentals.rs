@@ -72,7 +72,7 @@ impl From<Arrear> for ArrearView {
 /// The readings of `written` (`02-6200-6200-082`, `+82 2 6200 6200`,
 /// `6200-6200#082`) as store keys, most likely first; 422 when it is no
 /// number.
-fn readings(written: &str) -> Result<Vec<String>, StoreError> {
+pub fn readings(written: &str) -> Result<Vec<String>, StoreError> {
     crate::operator::read_number(written, None)?;
     let readings = numbering::candidates(written).map_err(|err| StoreError::Invalid {
         field: "number",
