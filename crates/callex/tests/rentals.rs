@@ -38,7 +38,10 @@ async fn the_rental_run_charges_once_per_month_and_a_released_number_is_quaranti
     let store = store::Store::open(data_dir.to_str().expect("a UTF-8 path"))
         .await
         .expect("opening the store");
-    let now = store::now_millis();
+    // Bought a day into last month: this month is the run's to charge.
+    let this_month = store::BillingMonth::of(store::now_millis());
+    let last_month = store::BillingMonth::of(this_month.start() - 1);
+    let now = last_month.start() + 86_400_000;
     let topup = Topup {
         member,
         amount: 6100.into(),
@@ -75,14 +78,13 @@ async fn the_rental_run_charges_once_per_month_and_a_released_number_is_quaranti
         .unwrap();
     store.close().await;
 
-    // This month was charged with the price.
-    let this_month = succeeded(run(&data_dir, &["rent", "run"]));
-    assert!(
-        this_month.contains(": 0 charged, 1 charged before"),
-        "{this_month}"
-    );
-    let next = store::BillingMonth::of(now).next().to_string();
-    let charged = succeeded(run(&data_dir, &["rent", "run", "--month", &next]));
+    // Last month was charged with the price.
+    let last = succeeded(run(
+        &data_dir,
+        &["rent", "run", "--month", &last_month.to_string()],
+    ));
+    assert!(last.contains(": 0 charged, 1 charged before"), "{last}");
+    let charged = succeeded(run(&data_dir, &["rent", "run"]));
     assert!(
         charged.contains("charged\tmember 1\t") && charged.contains("1100 KRW"),
         "{charged}"
@@ -91,20 +93,28 @@ async fn the_rental_run_charges_once_per_month_and_a_released_number_is_quaranti
         charged.contains("in arrears\tmember 1\t-1100 KRW"),
         "{charged}"
     );
-    let again = succeeded(run(&data_dir, &["rent", "run", "--month", &next]));
+    let again = succeeded(run(&data_dir, &["rent", "run"]));
     assert!(again.contains(": 0 charged, 1 charged before"), "{again}");
     for bad in ["2026-13", "next month", "2026-1"] {
         let refused = run(&data_dir, &["rent", "run", "--month", bad]);
         assert!(!refused.status.success(), "{bad}");
         assert!(stderr(&refused).contains("YYYY-MM"), "{}", stderr(&refused));
     }
+    let next = this_month.next().to_string();
+    let ahead = run(&data_dir, &["rent", "run", "--month", &next]);
+    assert!(!ahead.status.success());
+    assert!(
+        stderr(&ahead).contains("has not begun"),
+        "{}",
+        stderr(&ahead)
+    );
     let shown = succeeded(run(
         &data_dir,
         &["balance", "show", "--member", &member.to_string()],
     ));
     assert!(shown.contains("balance\t-1100 KRW"), "{shown}");
     assert!(shown.contains("rental of "), "{shown}");
-    assert!(shown.contains(&format!("for {next}")), "{shown}");
+    assert!(shown.contains(&format!("for {this_month}")), "{shown}");
 
     let unknown = run(&data_dir, &["numbers", "release", "+82 2 6185 3099"]);
     assert!(!unknown.status.success());
@@ -146,11 +156,5 @@ async fn the_rental_run_charges_once_per_month_and_a_released_number_is_quaranti
         history.contains("released by operator from member 1 (order 1)")
             && history.contains("out of sale until"),
         "{history}"
-    );
-    let after = store::BillingMonth::of(now).next().next().to_string();
-    let nothing = succeeded(run(&data_dir, &["rent", "run", "--month", &after]));
-    assert!(
-        nothing.contains(": 0 charged, 0 charged before"),
-        "{nothing}"
     );
 }

@@ -228,7 +228,7 @@ pub trait Rentals {
 
     /// Charges `month`'s rental of every number assigned before the month
     /// ended and not given back before it began, once per number and
-    /// month, at `now`.
+    /// month, at `now`. A month that has not begun by `now` is `Invalid`.
     fn run_rentals(
         &self,
         month: BillingMonth,
@@ -272,6 +272,17 @@ impl Rentals for Store {
     async fn arrears(&self) -> Result<Vec<Arrear>> {
         on_engine!(self.arrears())
     }
+}
+
+/// A month is charged once it has begun, never ahead.
+pub(crate) fn check_month_begun(month: BillingMonth, now: UnixMillis) -> Result<()> {
+    if month.start() > now {
+        return Err(StoreError::invalid(
+            "month",
+            format!("{month} has not begun; rentals are charged from the month's first day"),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn check_quarantine(quarantine_ms: i64) -> Result<()> {

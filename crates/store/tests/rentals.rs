@@ -474,5 +474,8 @@ async fn bad_releases_and_months_are_refused_and_change_nothing(db: TestDb) {
         let err = bad.parse::<BillingMonth>().unwrap_err();
         assert!(err.to_string().contains("YYYY-MM"), "{err}");
     }
+    // Never ahead: a month that has not begun is refused.
+    let err = store.run_rentals(month("2027-01"), T0).await.unwrap_err();
+    assert!(err.to_string().contains("2027-01 has not begun"), "{err}");
     assert_eq!(balance(&store, alice).await, money("86.7"));
 }

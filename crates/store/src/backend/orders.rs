@@ -6,7 +6,7 @@
 
 use crate::inventory::{amount_e4, amount_from_e4, currency_code, ListingKind};
 use crate::rentals::{
-    check_quarantine, Arrear, BillingMonth, NumberRelease, RentalCharge, RentalRun, Rentals,
+    check_month_begun, check_quarantine, Arrear, BillingMonth, NumberRelease, RentalCharge, RentalRun, Rentals,
 };
 use crate::orders::{
     check_hold, check_key, check_reason, clock_utc, shown, Actor, Balance, LedgerEntry, LedgerKind,
@@ -1084,6 +1084,7 @@ impl Rentals for ThisStore {
     }
 
     async fn run_rentals(&self, month: BillingMonth, now: UnixMillis) -> Result<RentalRun> {
+        check_month_begun(month, now)?;
         // Assigned before the month ended, not given back before it began.
         let rows = sqlx::query(&format!(
             "SELECT {ORDER_COLUMNS}, EXISTS (SELECT 1 FROM rentals AS r \
