@@ -158,3 +158,29 @@ async fn the_rental_run_charges_once_per_month_and_a_released_number_is_quaranti
         "{history}"
     );
 }
+
+/// Over SIP, against `callex serve`: a number registers with its password
+/// until it is released; then the same password is refused at once (within
+/// the switch's credential poll), and the number is no longer held.
+#[test]
+fn a_released_number_s_sip_password_stops_working_on_a_running_exchange() {
+    let mut exchange = common::calls::Exchange::start("rentals-release", &[]);
+    let member = exchange.member("Alice");
+    assert_eq!(exchange.register_status(&member).0, 200);
+    let released = exchange.cli(&["numbers", "release", &member.number]);
+    assert!(released.contains("released"), "{released}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        let (status, _) = exchange.register_status(&member);
+        if status != 200 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        [401, 403, 404].contains(&status),
+        "REGISTER after the release: {status}\n{}",
+        exchange.log_tail()
+    );
+    exchange.terminate();
+}
