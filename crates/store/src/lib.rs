@@ -98,7 +98,8 @@ pub mod orders;
 mod repository;
 
 pub use accounts::{
-    Accounts, Branch, BranchDestination, Branches, MemberProfile, MemberToken, NewMemberToken, Role,
+    Accounts, Branch, BranchDestination, Branches, MemberProfile, MemberToken, NewMemberToken,
+    NewSession, Role, Session, Sessions,
 };
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
@@ -414,6 +415,29 @@ impl Accounts for Store {
     }
     async fn revoke_member_token(&self, member: MemberId, id: i64) -> Result<bool> {
         dispatch!(self.revoke_member_token(member, id))
+    }
+}
+
+impl Sessions for Store {
+    async fn open_session(
+        &self,
+        member: MemberId,
+        now: UnixMillis,
+        ttl_ms: i64,
+    ) -> Result<NewSession> {
+        dispatch!(self.open_session(member, now, ttl_ms))
+    }
+    async fn session(&self, token: &str, now: UnixMillis) -> Result<Option<Session>> {
+        dispatch!(self.session(token, now))
+    }
+    async fn close_session(&self, token: &str) -> Result<bool> {
+        dispatch!(self.close_session(token))
+    }
+    async fn close_sessions_of(&self, member: MemberId) -> Result<u64> {
+        dispatch!(self.close_sessions_of(member))
+    }
+    async fn purge_sessions(&self, now: UnixMillis) -> Result<u64> {
+        dispatch!(self.purge_sessions(now))
     }
 }
 
