@@ -126,8 +126,8 @@ pub mod prelude {
     pub use crate::{
         Accounts, ActiveCall, Answer, ApiTokens, Binding, BindingWrite, CallBatch, Calls, Cdr,
         CdrFilter, Claims, Directory, DirectoryEntries, Disposition, Location, MemberId,
-        MemberKind, Members, NewCdr, NewMember, NumberKind, Numbers, Page, SipCredentials, Store,
-        StoreError,
+        MemberKind, Members, NewCdr, NewMember, NumberKind, Numbers, Page, Sessions,
+        SipCredentials, Store, StoreError,
     };
 }
 

@@ -40,6 +40,7 @@ pub mod directory;
 pub mod inventory;
 pub mod operator;
 pub mod orders;
+pub mod portal;
 pub mod problem;
 
 use std::fmt;
@@ -187,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(api::healthz))
         .route("/n/{number}", get(directory::short_link))
+        .merge(portal::router())
         .fallback(not_found)
         .with_state(state)
 }

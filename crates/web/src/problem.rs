@@ -78,7 +78,7 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl ApiError {
-    fn status_and_detail(self) -> (StatusCode, String) {
+    pub(crate) fn status_and_detail(self) -> (StatusCode, String) {
         match self {
             ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, why.to_owned()),
             ApiError::Rejected { status, detail } => (status, detail),
