@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 use store::prelude::*;
-use store::{Cdr, Member};
+use store::{Cdr, Member, Role};
 use switch::dialplan::{self, DialPlan};
 use web::operator::{self, GrantedNumber};
 
@@ -17,6 +17,9 @@ pub enum MemberCommand {
     Add(MemberAdd),
     /// List every member, with the numbers each holds.
     List(MemberList),
+    /// Set a member's portal password, read from standard input; their
+    /// portal sessions end.
+    Password(MemberPassword),
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +38,22 @@ pub struct MemberAdd {
     /// A company rather than an individual.
     #[arg(long)]
     company: bool,
+    /// An operator: sees every member and the operator's pages of the
+    /// portal (`/operator`).
+    #[arg(long, conflicts_with = "company")]
+    operator: bool,
+    /// Read the member's portal password from the first line of standard
+    /// input (`read -rs PW; echo "$PW" | callex member add ...`).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MemberPassword {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The member's id or e-mail address.
+    member: String,
 }
 
 #[derive(Debug, Args)]
@@ -126,25 +145,83 @@ pub struct TokenCreate {
     name: String,
 }
 
+/// The argon2id hash of the password on the first line of standard input.
+async fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|err| anyhow::anyhow!("cannot read the password from standard input: {err}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    web::accounts::check_password_length(&password)
+        .map_err(|err| anyhow::anyhow!("{}", web::problem::detail(err)))?;
+    web::accounts::hash_password(password)
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", web::problem::detail(err)))
+}
+
+/// The member `written` names: an id, or an e-mail address.
+async fn find_member(store: &Store, written: &str) -> Result<Member, StoreError> {
+    let found = match written.trim().parse::<i64>() {
+        Ok(id) => store.member(MemberId(id)).await?,
+        Err(_) => store.member_by_email(written.trim()).await?,
+    };
+    found.ok_or_else(|| StoreError::NotFound {
+        what: format!("no member has the id or e-mail address {written:?}"),
+    })
+}
+
 impl MemberCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             MemberCommand::Add(add) => {
+                // The password is read and checked before anything is
+                // written.
+                let phc = match add.password_stdin {
+                    true => Some(password_from_stdin().await?),
+                    false => None,
+                };
                 let store = open(add.store).await?;
-                let member = store
-                    .add_member(&NewMember {
-                        kind: if add.company {
-                            MemberKind::Company
-                        } else {
-                            MemberKind::Individual
-                        },
-                        display_name: add.name,
-                        email: add.email,
-                        country: add.country,
-                    })
-                    .await;
+                let added = async {
+                    let member = store
+                        .add_member(&NewMember {
+                            kind: if add.company {
+                                MemberKind::Company
+                            } else {
+                                MemberKind::Individual
+                            },
+                            display_name: add.name,
+                            email: add.email,
+                            country: add.country,
+                        })
+                        .await?;
+                    if let Some(phc) = &phc {
+                        store.set_password_hash(member.id, phc).await?;
+                    }
+                    if add.operator {
+                        store.set_role(member.id, Role::Operator, None).await?;
+                    }
+                    Ok::<_, StoreError>(member)
+                }
+                .await;
                 store.close().await;
-                announce(&member?.id.to_string());
+                announce(&added?.id.to_string());
+            }
+            MemberCommand::Password(args) => {
+                let phc = password_from_stdin().await?;
+                let store = open(args.store).await?;
+                let set = async {
+                    let member = find_member(&store, &args.member).await?;
+                    store.set_password_hash(member.id, &phc).await?;
+                    store.close_sessions_of(member.id).await?;
+                    Ok::<_, StoreError>(member)
+                }
+                .await;
+                store.close().await;
+                let member = set?;
+                announce(&format!(
+                    "member {} ({}) has a new portal password; their sessions ended",
+                    member.id, member.display_name
+                ));
             }
             MemberCommand::List(list) => {
                 let store = open(list.store).await?;

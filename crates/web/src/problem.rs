@@ -117,6 +117,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a failure says, for a reader other than an HTTP client (the
+/// command line).
+pub fn detail(err: ApiError) -> String {
+    err.status_and_detail().1
+}
+
 /// A problem response with `status` and `detail`.
 pub fn problem(status: StatusCode, detail: String) -> Response {
     let body = Problem {
