@@ -74,6 +74,8 @@ pub struct AppState {
     /// How long an approved purchase holds its number
     /// ([`store::orders::DEFAULT_HOLD_MS`] unless set).
     pub order_hold: Duration,
+    /// Failed portal log-ins per e-mail address, to slow down guessing.
+    pub logins: Arc<portal::LoginThrottle>,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
             realm: realm.into(),
             claims: Arc::default(),
             order_hold: Duration::from_millis(store::orders::DEFAULT_HOLD_MS.unsigned_abs()),
+            logins: Arc::default(),
         }
     }
 

@@ -533,3 +533,40 @@ async fn a_hostile_search_gets_a_message_not_an_error() {
         assert!(!page.html.contains("<script>"), "{query}");
     }
 }
+
+#[tokio::test]
+async fn guessing_a_password_is_stopped_after_five_tries() {
+    let portal = portal().await;
+    let mut alice = Browser::new(&portal.router);
+    sign_up(&mut alice, "Alice", "alice@example.net").await;
+    let mut guesser = Browser::new(&portal.router);
+    guesser.get("/login").await;
+    for _ in 0..5 {
+        let refused = guesser
+            .post(
+                "/login",
+                &[("email", "alice@example.net"), ("password", "guess guess")],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password waits, for this address only.
+    let held = guesser
+        .post(
+            "/login",
+            &[
+                ("email", "ALICE@example.net"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(held.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        held.html.contains("Try again in 15 minutes"),
+        "{}",
+        held.html
+    );
+    assert!(!guesser.jar.contains_key("callex_session"));
+    sign_up(&mut guesser, "Bob", "bob@example.net").await;
+    assert!(guesser.jar.contains_key("callex_session"));
+}

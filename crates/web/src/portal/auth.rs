@@ -1,5 +1,7 @@
 //! Signing up, logging in and out.
 
+use std::time::Instant;
+
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -188,19 +190,38 @@ pub async fn login_page(visitor: Visitor, Query(query): Query<NextQuery>) -> Res
 pub async fn login(State(state): State<AppState>, posted: CsrfForm<LoginForm>) -> Response {
     let CsrfForm { visitor, form } = posted;
     let next = local_path(form.next.as_deref());
+    let email = form.email.trim();
+    let shown_again = |status, error: &str| {
+        let page = LoginPage {
+            page: Chrome::new(&visitor, "Log in"),
+            email,
+            next,
+            error: Some(error),
+        };
+        render_with(&visitor, status, &page)
+    };
+    if let Some(wait) = state.logins.wait(email, Instant::now()) {
+        let minutes = wait.as_secs().div_ceil(60);
+        return shown_again(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many wrong passwords for this address. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            ),
+        );
+    }
     match check_login(&state, &form).await {
         Ok(Some(member)) => {
+            state.logins.succeeded(email);
             let hello = Flash::ok(format!("Logged in as {}.", member.display_name));
             logged_in(&state, member.id, next, hello).await
         }
         Ok(None) => {
-            let page = LoginPage {
-                page: Chrome::new(&visitor, "Log in"),
-                email: form.email.trim(),
-                next,
-                error: Some("That e-mail address and password do not match an account."),
-            };
-            render_with(&visitor, StatusCode::UNAUTHORIZED, &page)
+            state.logins.failed(email, Instant::now());
+            shown_again(
+                StatusCode::UNAUTHORIZED,
+                "That e-mail address and password do not match an account.",
+            )
         }
         Err(err) => super::error_page(&visitor, err.status, &err.detail),
     }

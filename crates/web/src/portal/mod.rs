@@ -14,6 +14,9 @@
 mod account;
 mod auth;
 mod market;
+mod throttle;
+
+pub use throttle::LoginThrottle;
 
 use std::fmt::Write as _;
 
