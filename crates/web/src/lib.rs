@@ -9,7 +9,8 @@
 //! number directory (`GET /api/v1/directory/{number}`, [`directory`]) and
 //! the search of numbers for sale (`GET /api/v1/numbers/available`,
 //! [`inventory`]);
-//! `GET /healthz` and the short links `GET /n/{number}` need none either.
+//! `GET /healthz`, the short links `GET /n/{number}` and the provisioning
+//! links `GET /p/{token}` ([`provisioning`]) need none either.
 //! Failures are RFC 9457 problem documents ([`problem`]); the short links,
 //! which browsers follow, answer with small HTML pages.
 //!
@@ -41,6 +42,7 @@ pub mod inventory;
 pub mod operator;
 pub mod orders;
 pub mod problem;
+pub mod provisioning;
 
 use std::fmt;
 use std::io;
@@ -73,6 +75,8 @@ pub struct AppState {
     /// How long an approved purchase holds its number
     /// ([`store::orders::DEFAULT_HOLD_MS`] unless set).
     pub order_hold: Duration,
+    /// Where phones register, as provisioning profiles tell them.
+    pub provisioning: Arc<provisioning::ProvisioningTarget>,
 }
 
 impl AppState {
@@ -82,6 +86,15 @@ impl AppState {
             realm: realm.into(),
             claims: Arc::default(),
             order_hold: Duration::from_millis(store::orders::DEFAULT_HOLD_MS.unsigned_abs()),
+            provisioning: Arc::default(),
+        }
+    }
+
+    /// Profiles name `target` as the server phones register with.
+    pub fn with_provisioning(self, target: provisioning::ProvisioningTarget) -> AppState {
+        AppState {
+            provisioning: Arc::new(target),
+            ..self
         }
     }
 
@@ -158,6 +171,14 @@ pub fn router(state: AppState) -> Router {
             "/members/{id}/numbers/{number}/directory",
             put(directory::set_directory),
         )
+        .route(
+            "/members/{id}/numbers/{number}/profile",
+            post(provisioning::create_profile),
+        )
+        .route(
+            "/members/{id}/numbers/{number}/devices",
+            get(provisioning::devices),
+        )
         .merge(operator_on_member)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -187,6 +208,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(api::healthz))
         .route("/n/{number}", get(directory::short_link))
+        .route("/p/{token}", get(provisioning::link))
         .fallback(not_found)
         .with_state(state)
 }
