@@ -592,6 +592,14 @@ fn baresip_registers_with_the_profile_it_downloads_and_is_listed_as_a_device() {
     let issued: serde_json::Value = serde_json::from_str(&issued.body).expect("JSON");
     let password = issued["sip_password"].as_str().expect("a password");
     assert_ne!(password, member.password, "a new password");
+    // The old password stops working at once: the registrar's copy of the
+    // credentials follows the store within one poll (100 ms).
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, refused) = exchange.register_answer(&member);
+    assert!(
+        matches!(refused.status(), Some(401 | 403)),
+        "the old password is refused: {refused:?}"
+    );
     let link = issued["link"].as_str().expect("a link");
     let link_path = link
         .strip_prefix(&format!("http://{}", exchange.http()))
