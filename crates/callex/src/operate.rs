@@ -7,6 +7,7 @@ use store::prelude::*;
 use store::{Cdr, Member, Role};
 use switch::dialplan::{self, DialPlan};
 use web::operator::{self, GrantedNumber};
+use web::provisioning;
 
 use crate::config::Layer;
 use crate::{announce, open_store, StoreArgs};
@@ -70,6 +71,10 @@ pub enum NumberCommand {
     Grant(NumberGrant),
     /// Replace a number's SIP password; the old one stops working at once.
     Password(NumberPassword),
+    /// Issue a number's provisioning profile for its holder: a new SIP
+    /// password (the old one stops working at once), the card, and a link
+    /// softphones import it from for 24 hours.
+    Profile(NumberProfile),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -129,6 +134,18 @@ pub struct NumberPassword {
     number: String,
     #[command(flatten)]
     password: SipPasswordArg,
+}
+
+#[derive(Debug, Args)]
+pub struct NumberProfile {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The number whose profile to issue, written any way.
+    number: String,
+    /// The host phones reach the exchange at, as `callex serve` has it.
+    /// [default: the SIP listen address, else the realm]
+    #[arg(long, value_name = "HOST", env = "CALLEX_SIP_ADVERTISE")]
+    sip_advertise: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -329,9 +346,84 @@ impl NumberCommand {
                 ));
                 print_credentials(&reset, &config.realm);
             }
+            NumberCommand::Profile(profile) => {
+                let config = profile.store.resolve(Layer {
+                    sip_advertise: profile.sip_advertise,
+                    ..Layer::default()
+                })?;
+                let store = open_store(&config).await?;
+                let issued = issue_profile(&store, &config, &profile.number).await;
+                store.close().await;
+                print_profile(&issued?, &config);
+            }
         }
         Ok(())
     }
+}
+
+/// The holder's profile for `written`, naming the configured SIP sockets.
+async fn issue_profile(
+    store: &Store,
+    config: &crate::config::Config,
+    written: &str,
+) -> anyhow::Result<provisioning::IssuedProfile> {
+    let holder = operator::held_number(store, written).await?.member_id;
+    let target = crate::provisioning_target(
+        config.sip_advertise.as_deref(),
+        config.sip_listen.iter().flat_map(|addr| {
+            [
+                (switch::Transport::Udp, *addr),
+                (switch::Transport::Tcp, *addr),
+            ]
+        }),
+    );
+    let server = target.server(None, &config.realm);
+    Ok(provisioning::issue_profile(
+        store,
+        &config.realm,
+        server,
+        holder,
+        written,
+        store::now_millis(),
+    )
+    .await?)
+}
+
+fn print_profile(issued: &provisioning::IssuedProfile, config: &crate::config::Config) {
+    let http = config.http_listen;
+    let host = if http.ip().is_unspecified() {
+        config
+            .sip_advertise
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".to_owned())
+    } else {
+        http.ip().to_string()
+    };
+    let host = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => host,
+    };
+    let link = format!("http://{host}:{}/p/{}", http.port(), issued.token);
+    announce(&format!(
+        "provisioning profile of number {} for member {}; the previous SIP password no longer \
+         works",
+        issued.profile.number, issued.member_id
+    ));
+    announce("");
+    for line in provisioning::card(&issued.profile).lines() {
+        announce(line);
+    }
+    announce("");
+    announce(&format!(
+        "link (until {} UTC): {link}",
+        utc(issued.expires_at)
+    ));
+    announce(&format!(
+        "Linphone: {}",
+        provisioning::linphone_import_uri(&format!("{link}.xml"))
+    ));
+    announce(&format!("baresip: {link}?format=baresip"));
+    announce("keep the password and the link: they are not shown again");
 }
 
 fn print_credentials(granted: &GrantedNumber, realm: &str) {

@@ -301,6 +301,59 @@ fn a_password_reset_finds_the_held_reading_of_the_number() {
 }
 
 #[test]
+fn number_profile_prints_the_card_and_the_link_and_replaces_the_password() {
+    let data_dir = scratch_dir("profile");
+    let alice = add_member(&data_dir, "Alice");
+    let granted = succeeded(run(
+        &data_dir,
+        &["number", "grant", "02-6200-6200-082", "--member", &alice],
+    ));
+    let old_password = field(&granted, "SIP password: ").to_owned();
+    let out = succeeded(run(
+        &data_dir,
+        &[
+            "number",
+            "profile",
+            "0262006200082",
+            "--sip-advertise",
+            "sip.example.net",
+        ],
+    ));
+    assert!(
+        out.contains(&format!(
+            "provisioning profile of number 02-6200-6200-082 for member {alice}"
+        )),
+        "{out}"
+    );
+    assert_eq!(field(&out, "Server:"), "           sip.example.net");
+    assert_eq!(
+        field(&out, "SIP address:").trim(),
+        "sip:0262006200082@sip.example.net"
+    );
+    let password = field(&out, "Password:").trim();
+    assert_ne!(password, old_password);
+    assert_password_is_stored(&data_dir, "0262006200082", password);
+    assert!(out.contains("                  UDP port 5060\n"), "{out}");
+    let link = field(&out, "link (until ");
+    let url = link.split(" UTC): ").nth(1).expect("the link's URL");
+    assert!(url.starts_with("http://127.0.0.1:8080/p/cxp_"), "{url}");
+    assert_eq!(
+        field(&out, "Linphone: "),
+        format!("linphone-config:{url}.xml")
+    );
+
+    let nobody_s = run(&data_dir, &["number", "profile", "02-6200-6200-083"]);
+    assert_eq!(nobody_s.status.code(), Some(1));
+    assert!(
+        stderr(&nobody_s).contains("nobody holds number"),
+        "{}",
+        stderr(&nobody_s)
+    );
+    assert_password_is_stored(&data_dir, "0262006200082", password);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
 fn dial_explains_what_a_dial_string_reaches_or_the_refusal_the_caller_hears() {
     let data_dir = scratch_dir("dial");
     let alice = add_member(&data_dir, "Alice");

@@ -9,7 +9,8 @@
 //! [`Directory`] (what a number lists: SIP address, home page, mailbox),
 //! [`Claims`] (verified e-mail addresses and domains),
 //! [`Inventory`] (the numbers for sale), [`Orders`] (the purchase flow
-//! and the prepaid ledger) —
+//! and the prepaid ledger), [`Provisioning`] (the links softphones
+//! download their SIP account from) —
 //! and one
 //! implementation of each per engine ([`SqliteStore`], [`PgStore`]), behind
 //! the [`Store`] handle the switch and the CLI hold. Every write is checked
@@ -95,6 +96,7 @@ mod error;
 pub mod inventory;
 mod model;
 pub mod orders;
+pub mod provisioning;
 mod repository;
 
 pub use accounts::{
@@ -119,6 +121,7 @@ pub use orders::{
     Actor, Balance, LedgerEntry, LedgerKind, NewOrder, Order, OrderEvent, OrderState, Orders,
     PaymentProvider, PrepaidBalance, Topup, TopupOutcome,
 };
+pub use provisioning::{NewProvisioningLink, OpenedLink, Provisioning, ProvisioningLink};
 pub use repository::{ApiTokens, Calls, Directory, Location, Members, Numbers, SipCredentials};
 
 /// The repository traits, the [`Store`] and the types their methods take.
@@ -459,5 +462,27 @@ impl Branches for Store {
     }
     async fn remove_branch(&self, company: MemberId, country: &str) -> Result<bool> {
         dispatch!(self.remove_branch(company, country))
+    }
+}
+
+impl Provisioning for Store {
+    async fn create_link(
+        &self,
+        number: &str,
+        member: MemberId,
+        sip_password: &str,
+        now: UnixMillis,
+        ttl_ms: i64,
+    ) -> Result<NewProvisioningLink> {
+        dispatch!(self.create_link(number, member, sip_password, now, ttl_ms))
+    }
+    async fn open_link(&self, token: &str, now: UnixMillis) -> Result<Option<OpenedLink>> {
+        dispatch!(self.open_link(token, now))
+    }
+    async fn link(&self, number: &str) -> Result<Option<ProvisioningLink>> {
+        dispatch!(self.link(number))
+    }
+    async fn revoke_link(&self, number: &str) -> Result<bool> {
+        dispatch!(self.revoke_link(number))
     }
 }

@@ -9,7 +9,8 @@
 //! number directory (`GET /api/v1/directory/{number}`, [`directory`]) and
 //! the search of numbers for sale (`GET /api/v1/numbers/available`,
 //! [`inventory`]);
-//! `GET /healthz` and the short links `GET /n/{number}` need none either.
+//! `GET /healthz`, the short links `GET /n/{number}` and the provisioning
+//! links `GET /p/{token}` ([`provisioning`]) need none either.
 //! Failures are RFC 9457 problem documents ([`problem`]); the short links,
 //! which browsers follow, answer with small HTML pages.
 //!
@@ -42,6 +43,7 @@ pub mod operator;
 pub mod orders;
 pub mod portal;
 pub mod problem;
+pub mod provisioning;
 
 use std::fmt;
 use std::io;
@@ -76,6 +78,8 @@ pub struct AppState {
     pub order_hold: Duration,
     /// Failed portal log-ins per e-mail address, to slow down guessing.
     pub logins: Arc<portal::LoginThrottle>,
+    /// Where phones register, as provisioning profiles tell them.
+    pub provisioning: Arc<provisioning::ProvisioningTarget>,
 }
 
 impl AppState {
@@ -86,6 +90,15 @@ impl AppState {
             claims: Arc::default(),
             order_hold: Duration::from_millis(store::orders::DEFAULT_HOLD_MS.unsigned_abs()),
             logins: Arc::default(),
+            provisioning: Arc::default(),
+        }
+    }
+
+    /// Profiles name `target` as the server phones register with.
+    pub fn with_provisioning(self, target: provisioning::ProvisioningTarget) -> AppState {
+        AppState {
+            provisioning: Arc::new(target),
+            ..self
         }
     }
 
@@ -162,6 +175,14 @@ pub fn router(state: AppState) -> Router {
             "/members/{id}/numbers/{number}/directory",
             put(directory::set_directory),
         )
+        .route(
+            "/members/{id}/numbers/{number}/profile",
+            post(provisioning::create_profile),
+        )
+        .route(
+            "/members/{id}/numbers/{number}/devices",
+            get(provisioning::devices),
+        )
         .merge(operator_on_member)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -191,6 +212,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(api::healthz))
         .route("/n/{number}", get(directory::short_link))
+        .route("/p/{token}", get(provisioning::link))
         .merge(portal::router())
         .fallback(not_found)
         .with_state(state)

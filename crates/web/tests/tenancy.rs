@@ -12,7 +12,7 @@ use axum::Router;
 use common::Answer;
 use serde_json::{json, Value};
 use store::prelude::*;
-use store::{Accounts, BranchDestination, Branches, ClaimKind, Role};
+use store::{Accounts, BranchDestination, Branches, ClaimKind, Provisioning, Role};
 
 const REALM: &str = "test.callex";
 /// The victim's PIN.
@@ -181,7 +181,7 @@ impl World {
         let s = &self.store;
         let v = self.victim;
         format!(
-            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             (
                 s.members(Page::first(1000)).await.unwrap(),
                 s.branches(self.victim_company).await.unwrap()
@@ -195,6 +195,7 @@ impl World {
             s.ha1(PIN, REALM, sip::digest::Algorithm::Md5)
                 .await
                 .unwrap(),
+            s.link(PIN).await.unwrap(),
         )
     }
 }
@@ -217,7 +218,7 @@ enum Access {
 
 fn access(method: &Method, path: &str) -> Access {
     match (method.as_str(), path) {
-        ("GET", "/healthz" | "/n/{number}")
+        ("GET", "/healthz" | "/n/{number}" | "/p/{token}")
         | ("GET", "/api/v1/directory/{number}" | "/api/v1/numbers/available") => Access::Public,
         ("GET", "/api/v1/openapi.json") => Access::AnyToken,
         ("POST" | "GET", "/api/v1/members") | ("POST", "/api/v1/inventory") => Access::Operator,
@@ -265,6 +266,8 @@ fn valid_request(method: &Method, path: &str) -> (Option<Value>, StatusCode) {
             Some(json!({"sip": "sip:victim@example.com"})),
             StatusCode::OK,
         ),
+        ("POST", "/api/v1/members/{id}/numbers/{number}/profile") => (None, StatusCode::CREATED),
+        ("GET", "/api/v1/members/{id}/numbers/{number}/devices") => (None, StatusCode::OK),
         ("GET", "/api/v1/members/{id}/branches/{country}") => (None, StatusCode::OK),
         ("PUT", "/api/v1/members/{id}/branches/{country}") => (
             Some(

@@ -231,6 +231,14 @@ impl Exchange {
     /// port: Callex routes the member's calls to the source of the
     /// REGISTER, so the SIPp uas that then binds that port gets them.
     pub fn register(&self, member: &Member) -> u16 {
+        let (port, ok) = self.register_answer(member);
+        assert_eq!(ok.status(), Some(200), "REGISTER with credentials: {ok:?}");
+        port
+    }
+
+    /// The REGISTER of [`register`](Self::register), whatever the final
+    /// answer to the one with credentials: the port and that answer.
+    pub fn register_answer(&self, member: &Member) -> (u16, Message) {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind the phone's port");
         socket
             .set_read_timeout(Some(Duration::from_secs(5)))
@@ -271,9 +279,8 @@ impl Exchange {
             1,
         )
         .expect("digest credentials");
-        let ok = final_answer(&socket, exchange, &register(2, Some(&authorization)), 2);
-        assert_eq!(ok.status(), Some(200), "REGISTER with credentials: {ok:?}");
-        port
+        let answer = final_answer(&socket, exchange, &register(2, Some(&authorization)), 2);
+        (port, answer)
     }
 
     /// A SIPp run against this exchange, named `name` in its log files.
