@@ -527,7 +527,7 @@ pub struct LinkQuery {
 
 /// `scheme://host` the request was sent to, if its Host header is usable:
 /// https when a proxy in front says so (`X-Forwarded-Proto`).
-fn base_url(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn base_url(headers: &HeaderMap) -> Option<String> {
     let host = headers.get(header::HOST)?.to_str().ok()?;
     let usable = !host.is_empty()
         && host
@@ -543,7 +543,7 @@ fn base_url(headers: &HeaderMap) -> Option<String> {
     Some(format!("{}://{host}", if https { "https" } else { "http" }))
 }
 
-fn request_host(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn request_host(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::HOST)?.to_str().ok()
 }
 

@@ -570,3 +570,86 @@ async fn guessing_a_password_is_stopped_after_five_tries() {
     sign_up(&mut guesser, "Bob", "bob@example.net").await;
     assert!(guesser.jar.contains_key("callex_session"));
 }
+
+#[tokio::test]
+async fn a_member_gets_a_profile_for_a_number_and_only_for_their_own() {
+    let portal = portal().await;
+    let mut alice = Browser::new(&portal.router);
+    sign_up(&mut alice, "Alice", "alice@example.net").await;
+    let empty = alice.get("/my/terminals").await;
+    assert!(empty.html.contains("nothing to set up"), "{}", empty.html);
+    alice.get("/numbers?country=KR").await;
+    alice
+        .post("/numbers/buy", &[("number", "+82261853091"), ("key", "k1")])
+        .await;
+    top_up(&portal.store, "alice@example.net", "20000").await;
+    let me = portal
+        .store
+        .member_by_email("alice@example.net")
+        .await
+        .unwrap()
+        .unwrap();
+    let order = portal.store.orders_of(me.id, now_millis()).await.unwrap()[0].id;
+    alice.post(&format!("/my/orders/{order}/pay"), &[]).await;
+
+    let page = alice.get("/my/terminals").await;
+    assert!(
+        page.html.contains("<code>+82261853091</code>"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("No phone is registered"));
+    let issued = alice
+        .post("/my/terminals/profile", &[("number", "+82261853091")])
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.html);
+    let password = issued
+        .html
+        .split(r#"id="sip-password">"#)
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the password on the page")
+        .to_owned();
+    let card_link = issued
+        .html
+        .split(r#"<a href=""#)
+        .find_map(|rest| rest.split('"').next().filter(|href| href.ends_with(".txt")))
+        .expect("a card link")
+        .to_owned();
+    // The router was asked without a Host: the link is a path.
+    let card = alice.get(&card_link).await;
+    assert_eq!(card.status, StatusCode::OK);
+    assert!(card.html.contains(&password), "{}", card.html);
+    assert!(card.html.contains("+82261853091"));
+    let ha1 = portal
+        .store
+        .ha1("+82261853091", "callex", sip::digest::Algorithm::Md5)
+        .await
+        .unwrap();
+    assert_eq!(
+        ha1,
+        Some(sip::digest::ha1(
+            sip::digest::Algorithm::Md5,
+            "+82261853091",
+            "callex",
+            &password
+        ))
+    );
+
+    // Someone else asking for Alice's number gets nothing, and her
+    // password stays.
+    let mut mallory = Browser::new(&portal.router);
+    sign_up(&mut mallory, "Mallory", "mallory@example.net").await;
+    mallory.get("/my/terminals").await;
+    let refused = mallory
+        .post("/my/terminals/profile", &[("number", "+82261853091")])
+        .await;
+    assert!(refused.html.contains("flash error"), "{}", refused.html);
+    assert!(!refused.html.contains("sip-password"));
+    let after = portal
+        .store
+        .ha1("+82261853091", "callex", sip::digest::Algorithm::Md5)
+        .await
+        .unwrap();
+    assert_eq!(after, ha1);
+}

@@ -14,6 +14,7 @@
 mod account;
 mod auth;
 mod market;
+mod terminals;
 mod throttle;
 
 pub use throttle::LoginThrottle;
@@ -56,6 +57,8 @@ pub fn router() -> Router<AppState> {
         .route("/my", get(market::dashboard))
         .route("/my/orders/{id}/pay", post(market::pay))
         .route("/my/orders/{id}/cancel", post(market::cancel))
+        .route("/my/terminals", get(terminals::page))
+        .route("/my/terminals/profile", post(terminals::new_profile))
         .route("/my/account", get(account::page))
         .route("/my/account/profile", post(account::save_profile))
         .route("/my/account/password", post(account::change_password))
