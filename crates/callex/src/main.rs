@@ -78,7 +78,8 @@ enum Command {
     /// Members: add one, list them.
     #[command(subcommand)]
     Member(operate::MemberCommand),
-    /// Numbers: grant one to a member, reset its SIP password.
+    /// Numbers: grant one to a member, reset its SIP password, issue its
+    /// provisioning profile.
     #[command(subcommand)]
     Number(operate::NumberCommand),
     /// The number inventory (numbers for sale): import a CSV file.
@@ -392,7 +393,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         web::AppState::new(store.clone(), &config.realm)
             .with_claim_checks(config.claim_checks.clone())
             .with_order_hold(config.order_hold)
-            .with_number_quarantine(config.number_quarantine),
+            .with_number_quarantine(config.number_quarantine)
+            .with_provisioning(provisioning_target(
+                config.sip_advertise.as_deref(),
+                service.listening().iter().map(|l| (l.transport, l.addr)),
+            )),
     )
     .await
     {
@@ -449,6 +454,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// What provisioning profiles tell phones: the advertised host, and every
+/// SIP socket (as bound, so port 0 is the port picked).
+pub fn provisioning_target(
+    advertise: Option<&str>,
+    sockets: impl IntoIterator<Item = (switch::Transport, SocketAddr)>,
+) -> web::provisioning::ProvisioningTarget {
+    use web::provisioning::SipTransport;
+    web::provisioning::ProvisioningTarget {
+        host: advertise.map(str::to_owned),
+        listeners: sockets
+            .into_iter()
+            .map(|(transport, addr)| {
+                let transport = match transport {
+                    switch::Transport::Udp => SipTransport::Udp,
+                    switch::Transport::Tcp => SipTransport::Tcp,
+                };
+                (transport, addr)
+            })
+            .collect(),
+    }
 }
 
 /// Opens the store the configuration names, creating the data directory

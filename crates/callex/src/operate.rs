@@ -4,9 +4,10 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 use store::prelude::*;
-use store::{Cdr, Member};
+use store::{Cdr, Member, Role};
 use switch::dialplan::{self, DialPlan};
 use web::operator::{self, GrantedNumber};
+use web::provisioning;
 
 use crate::config::Layer;
 use crate::{announce, open_store, StoreArgs};
@@ -17,6 +18,9 @@ pub enum MemberCommand {
     Add(MemberAdd),
     /// List every member, with the numbers each holds.
     List(MemberList),
+    /// Set a member's portal password, read from standard input; their
+    /// portal sessions end.
+    Password(MemberPassword),
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +39,22 @@ pub struct MemberAdd {
     /// A company rather than an individual.
     #[arg(long)]
     company: bool,
+    /// An operator: sees every member and the operator's pages of the
+    /// portal (`/operator`).
+    #[arg(long, conflicts_with = "company")]
+    operator: bool,
+    /// Read the member's portal password from the first line of standard
+    /// input (`read -rs PW; echo "$PW" | callex member add ...`).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MemberPassword {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The member's id or e-mail address.
+    member: String,
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +71,10 @@ pub enum NumberCommand {
     Grant(NumberGrant),
     /// Replace a number's SIP password; the old one stops working at once.
     Password(NumberPassword),
+    /// Issue a number's provisioning profile for its holder: a new SIP
+    /// password (the old one stops working at once), the card, and a link
+    /// softphones import it from for 24 hours.
+    Profile(NumberProfile),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -112,6 +136,18 @@ pub struct NumberPassword {
     password: SipPasswordArg,
 }
 
+#[derive(Debug, Args)]
+pub struct NumberProfile {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The number whose profile to issue, written any way.
+    number: String,
+    /// The host phones reach the exchange at, as `callex serve` has it.
+    /// [default: the SIP listen address, else the realm]
+    #[arg(long, value_name = "HOST", env = "CALLEX_SIP_ADVERTISE")]
+    sip_advertise: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create an operator API token and print it once.
@@ -126,25 +162,83 @@ pub struct TokenCreate {
     name: String,
 }
 
+/// The argon2id hash of the password on the first line of standard input.
+async fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|err| anyhow::anyhow!("cannot read the password from standard input: {err}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    web::accounts::check_password_length(&password)
+        .map_err(|err| anyhow::anyhow!("{}", web::problem::detail(err)))?;
+    web::accounts::hash_password(password)
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", web::problem::detail(err)))
+}
+
+/// The member `written` names: an id, or an e-mail address.
+async fn find_member(store: &Store, written: &str) -> Result<Member, StoreError> {
+    let found = match written.trim().parse::<i64>() {
+        Ok(id) => store.member(MemberId(id)).await?,
+        Err(_) => store.member_by_email(written.trim()).await?,
+    };
+    found.ok_or_else(|| StoreError::NotFound {
+        what: format!("no member has the id or e-mail address {written:?}"),
+    })
+}
+
 impl MemberCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             MemberCommand::Add(add) => {
+                // The password is read and checked before anything is
+                // written.
+                let phc = match add.password_stdin {
+                    true => Some(password_from_stdin().await?),
+                    false => None,
+                };
                 let store = open(add.store).await?;
-                let member = store
-                    .add_member(&NewMember {
-                        kind: if add.company {
-                            MemberKind::Company
-                        } else {
-                            MemberKind::Individual
-                        },
-                        display_name: add.name,
-                        email: add.email,
-                        country: add.country,
-                    })
-                    .await;
+                let added = async {
+                    let member = store
+                        .add_member(&NewMember {
+                            kind: if add.company {
+                                MemberKind::Company
+                            } else {
+                                MemberKind::Individual
+                            },
+                            display_name: add.name,
+                            email: add.email,
+                            country: add.country,
+                        })
+                        .await?;
+                    if let Some(phc) = &phc {
+                        store.set_password_hash(member.id, phc).await?;
+                    }
+                    if add.operator {
+                        store.set_role(member.id, Role::Operator, None).await?;
+                    }
+                    Ok::<_, StoreError>(member)
+                }
+                .await;
                 store.close().await;
-                announce(&member?.id.to_string());
+                announce(&added?.id.to_string());
+            }
+            MemberCommand::Password(args) => {
+                let phc = password_from_stdin().await?;
+                let store = open(args.store).await?;
+                let set = async {
+                    let member = find_member(&store, &args.member).await?;
+                    store.set_password_hash(member.id, &phc).await?;
+                    store.close_sessions_of(member.id).await?;
+                    Ok::<_, StoreError>(member)
+                }
+                .await;
+                store.close().await;
+                let member = set?;
+                announce(&format!(
+                    "member {} ({}) has a new portal password; their sessions ended",
+                    member.id, member.display_name
+                ));
             }
             MemberCommand::List(list) => {
                 let store = open(list.store).await?;
@@ -252,9 +346,84 @@ impl NumberCommand {
                 ));
                 print_credentials(&reset, &config.realm);
             }
+            NumberCommand::Profile(profile) => {
+                let config = profile.store.resolve(Layer {
+                    sip_advertise: profile.sip_advertise,
+                    ..Layer::default()
+                })?;
+                let store = open_store(&config).await?;
+                let issued = issue_profile(&store, &config, &profile.number).await;
+                store.close().await;
+                print_profile(&issued?, &config);
+            }
         }
         Ok(())
     }
+}
+
+/// The holder's profile for `written`, naming the configured SIP sockets.
+async fn issue_profile(
+    store: &Store,
+    config: &crate::config::Config,
+    written: &str,
+) -> anyhow::Result<provisioning::IssuedProfile> {
+    let holder = operator::held_number(store, written).await?.member_id;
+    let target = crate::provisioning_target(
+        config.sip_advertise.as_deref(),
+        config.sip_listen.iter().flat_map(|addr| {
+            [
+                (switch::Transport::Udp, *addr),
+                (switch::Transport::Tcp, *addr),
+            ]
+        }),
+    );
+    let server = target.server(None, &config.realm);
+    Ok(provisioning::issue_profile(
+        store,
+        &config.realm,
+        server,
+        holder,
+        written,
+        store::now_millis(),
+    )
+    .await?)
+}
+
+fn print_profile(issued: &provisioning::IssuedProfile, config: &crate::config::Config) {
+    let http = config.http_listen;
+    let host = if http.ip().is_unspecified() {
+        config
+            .sip_advertise
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".to_owned())
+    } else {
+        http.ip().to_string()
+    };
+    let host = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => host,
+    };
+    let link = format!("http://{host}:{}/p/{}", http.port(), issued.token);
+    announce(&format!(
+        "provisioning profile of number {} for member {}; the previous SIP password no longer \
+         works",
+        issued.profile.number, issued.member_id
+    ));
+    announce("");
+    for line in provisioning::card(&issued.profile).lines() {
+        announce(line);
+    }
+    announce("");
+    announce(&format!(
+        "link (until {} UTC): {link}",
+        utc(issued.expires_at)
+    ));
+    announce(&format!(
+        "Linphone: {}",
+        provisioning::linphone_import_uri(&format!("{link}.xml"))
+    ));
+    announce(&format!("baresip: {link}?format=baresip"));
+    announce("keep the password and the link: they are not shown again");
 }
 
 fn print_credentials(granted: &GrantedNumber, realm: &str) {

@@ -301,6 +301,59 @@ fn a_password_reset_finds_the_held_reading_of_the_number() {
 }
 
 #[test]
+fn number_profile_prints_the_card_and_the_link_and_replaces_the_password() {
+    let data_dir = scratch_dir("profile");
+    let alice = add_member(&data_dir, "Alice");
+    let granted = succeeded(run(
+        &data_dir,
+        &["number", "grant", "02-6200-6200-082", "--member", &alice],
+    ));
+    let old_password = field(&granted, "SIP password: ").to_owned();
+    let out = succeeded(run(
+        &data_dir,
+        &[
+            "number",
+            "profile",
+            "0262006200082",
+            "--sip-advertise",
+            "sip.example.net",
+        ],
+    ));
+    assert!(
+        out.contains(&format!(
+            "provisioning profile of number 02-6200-6200-082 for member {alice}"
+        )),
+        "{out}"
+    );
+    assert_eq!(field(&out, "Server:"), "           sip.example.net");
+    assert_eq!(
+        field(&out, "SIP address:").trim(),
+        "sip:0262006200082@sip.example.net"
+    );
+    let password = field(&out, "Password:").trim();
+    assert_ne!(password, old_password);
+    assert_password_is_stored(&data_dir, "0262006200082", password);
+    assert!(out.contains("                  UDP port 5060\n"), "{out}");
+    let link = field(&out, "link (until ");
+    let url = link.split(" UTC): ").nth(1).expect("the link's URL");
+    assert!(url.starts_with("http://127.0.0.1:8080/p/cxp_"), "{url}");
+    assert_eq!(
+        field(&out, "Linphone: "),
+        format!("linphone-config:{url}.xml")
+    );
+
+    let nobody_s = run(&data_dir, &["number", "profile", "02-6200-6200-083"]);
+    assert_eq!(nobody_s.status.code(), Some(1));
+    assert!(
+        stderr(&nobody_s).contains("nobody holds number"),
+        "{}",
+        stderr(&nobody_s)
+    );
+    assert_password_is_stored(&data_dir, "0262006200082", password);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
 fn dial_explains_what_a_dial_string_reaches_or_the_refusal_the_caller_hears() {
     let data_dir = scratch_dir("dial");
     let alice = add_member(&data_dir, "Alice");
@@ -594,4 +647,71 @@ fn a_taken_http_port_is_a_clear_error_and_exit_1() {
     assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"));
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// `callex member add ... --password-stdin` with `password` typed in.
+fn add_with_password(data_dir: &Path, extra: &[&str], password: &str) -> std::process::Output {
+    let mut child = callex()
+        .args(["member", "add", "--name", "Ops", "--country", "KR"])
+        .args(extra)
+        .arg("--password-stdin")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run callex");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{password}").expect("type the password");
+    drop(stdin);
+    child.wait_with_output().expect("callex ends")
+}
+
+#[test]
+fn an_operator_account_for_the_portal_is_added_with_its_password() {
+    let dir = scratch_dir("operator-account");
+    let refused = add_with_password(&dir, &["--email", "ops@example.net", "--operator"], "short");
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("10 to 1024 characters"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let id = succeeded(add_with_password(
+        &dir,
+        &["--email", "ops@example.net", "--operator"],
+        "operator's long passphrase",
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let store = Store::open(dir.to_str().unwrap()).await.unwrap();
+        let members = store.members(Page::first(10)).await.unwrap();
+        // The refused one added nothing.
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].id.to_string(), id.trim());
+        assert_eq!(members[0].role, store::Role::Operator);
+        let phc = store.password_hash(members[0].id).await.unwrap().unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        store.close().await;
+    });
+
+    // A new password through `member password`, by e-mail.
+    let mut child = callex()
+        .args(["member", "password", "OPS@example.net", "--data-dir"])
+        .arg(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run callex");
+    writeln!(child.stdin.take().unwrap(), "another long passphrase").unwrap();
+    let out = succeeded(child.wait_with_output().unwrap());
+    assert!(out.contains("has a new portal password"), "{out}");
+    let unknown = run(&dir, &["member", "password", "nobody@example.net"]);
+    assert!(!unknown.status.success());
 }

@@ -1,5 +1,7 @@
 //! Two real softphones call each other through the `callex` binary, and
-//! audio flows both ways.
+//! audio flows both ways; and a softphone registers with the provisioning
+//! profile it downloaded from the API, and is listed among the number's
+//! devices.
 //!
 //! The softphones are baresip (Debian's `baresip` / `baresip-core`), run
 //! headless: no sound card, the `aufile` module plays a WAV file holding a
@@ -24,7 +26,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::calls::{Exchange, Member};
-use common::wait_bounded;
+use common::{http_request, wait_bounded};
 
 const CALLER_TONE_HZ: f64 = 440.0;
 const CALLEE_TONE_HZ: f64 = 660.0;
@@ -143,6 +145,22 @@ impl Phone {
             !password.is_empty() && password.bytes().all(|b| b.is_ascii_alphanumeric()),
             "an alphanumeric SIP password: {password:?}"
         );
+        let answermode = if auto_answer { "auto" } else { "manual" };
+        let account = format!(
+            "<sip:{number}@{exchange};transport=udp>;auth_pass={password};regint=600;\
+             audio_codecs=pcmu;answermode={answermode}\n"
+        );
+        Phone::with_account(label, modules, dir, tone_hz, &account)
+    }
+
+    /// A phone with `account` as its whole `accounts` file.
+    fn with_account(
+        label: &'static str,
+        modules: &Path,
+        dir: PathBuf,
+        tone_hz: f64,
+        account: &str,
+    ) -> Phone {
         std::fs::create_dir_all(dir.join("received")).expect("create the phone's directory");
         let tone = dir.join("tone.wav");
         write_tone(&tone, tone_hz, 30);
@@ -169,11 +187,6 @@ impl Phone {
             tone = tone.display(),
             modules = modules.display(),
             received = dir.join("received").display(),
-        );
-        let answermode = if auto_answer { "auto" } else { "manual" };
-        let account = format!(
-            "<sip:{number}@{exchange};transport=udp>;auth_pass={password};regint=600;\
-             audio_codecs=pcmu;answermode={answermode}\n"
         );
         std::fs::write(dir.join("config"), config).expect("write config");
         std::fs::write(dir.join("accounts"), account).expect("write accounts");
@@ -556,5 +569,122 @@ fn two_baresip_softphones_call_through_callex_and_hear_each_other() {
 
     drop(caller);
     drop(callee);
+    exchange.terminate();
+}
+
+#[test]
+fn baresip_registers_with_the_profile_it_downloads_and_is_listed_as_a_device() {
+    const TOKEN: &str = "cxt_softphones_provisioning_test";
+    baresip_is_installed();
+    let modules = baresip_modules();
+    let mut exchange = Exchange::start("provisioning", &["--admin-token", TOKEN]);
+    let member = exchange.member("A");
+    let number_path = format!("/api/v1/members/{}/numbers/{}", member.id, member.number);
+
+    let issued = http_request(
+        exchange.http(),
+        "POST",
+        &format!("{number_path}/profile"),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(issued.status, 201, "{issued:?}");
+    let issued: serde_json::Value = serde_json::from_str(&issued.body).expect("JSON");
+    let password = issued["sip_password"].as_str().expect("a password");
+    assert_ne!(password, member.password, "a new password");
+    // The old password stops working at once: the registrar's copy of the
+    // credentials follows the store within one poll (100 ms).
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, refused) = exchange.register_answer(&member);
+    assert!(
+        matches!(refused.status(), Some(401 | 403)),
+        "the old password is refused: {refused:?}"
+    );
+    let link = issued["link"].as_str().expect("a link");
+    let link_path = link
+        .strip_prefix(&format!("http://{}", exchange.http()))
+        .unwrap_or_else(|| panic!("{link} is on the API's address"));
+
+    let downloaded = http_request(
+        exchange.http(),
+        "GET",
+        &format!("{link_path}?format=baresip"),
+        None,
+        None,
+    );
+    assert_eq!(downloaded.status, 200, "{downloaded:?}");
+    assert_eq!(downloaded.header("cache-control"), Some("no-store"));
+    let account = downloaded.body;
+    assert!(
+        account.starts_with(&format!(
+            "<sip:{}@{};transport=udp>",
+            member.number,
+            exchange.sip()
+        )) && account.contains(&format!("auth_pass={password};")),
+        "the account line names the exchange and the new password: {account}"
+    );
+
+    let phone = Phone::with_account(
+        "phone",
+        &modules,
+        exchange.dir().join("phone"),
+        CALLER_TONE_HZ,
+        &account,
+    );
+    if let Err(e) = phone.expect("{0/UDP/v4} 200 OK", &["reg: "], STEP) {
+        panic!(
+            "baresip registers with the downloaded profile: {e}{}",
+            report(&exchange, &[&phone])
+        );
+    }
+
+    // The registrar group-commits bindings: the device shows shortly.
+    let deadline = Instant::now() + STEP;
+    let devices = loop {
+        let answer = http_request(
+            exchange.http(),
+            "GET",
+            &format!("{number_path}/devices"),
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let devices: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON");
+        if devices.as_array().is_some_and(|d| !d.is_empty()) || Instant::now() >= deadline {
+            break devices;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let devices = devices.as_array().expect("a list");
+    assert_eq!(
+        devices.len(),
+        1,
+        "one device: {devices:?}{}",
+        report(&exchange, &[&phone])
+    );
+    let device = &devices[0];
+    assert!(
+        device["user_agent"]
+            .as_str()
+            .is_some_and(|ua| ua.contains("baresip")),
+        "baresip's user agent: {device}"
+    );
+    assert_eq!(device["transport"], "udp", "{device}");
+    assert!(
+        device["contact"]
+            .as_str()
+            .is_some_and(|c| c.contains(&member.number)),
+        "{device}"
+    );
+    assert!(
+        device["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("127.0.0.1:")),
+        "{device}"
+    );
+
+    let mut phone = phone;
+    assert!(phone.quit(), "baresip quits when told");
+    drop(phone);
     exchange.terminate();
 }

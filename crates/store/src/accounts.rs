@@ -242,6 +242,77 @@ pub trait Accounts {
     ) -> impl Future<Output = Result<bool>> + Send;
 }
 
+// ---------------------------------------------------------------- sessions
+
+/// How long a portal session lasts from log-in: a working day.
+pub const SESSION_MS: i64 = 12 * 3_600_000;
+
+/// A member logged in through the portal.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    pub member_id: MemberId,
+    /// The session's synchronizer token: every form of this session carries
+    /// it back, and a POST without it is refused.
+    pub csrf: String,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("member_id", &self.member_id)
+            .field("csrf", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A session just opened: the cookie's token is here and nowhere else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub token: String,
+    pub session: Session,
+}
+
+impl fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSession")
+            .field("token", &"<redacted>")
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+/// Portal sessions, kept as SHA-256 hashes of their cookies' tokens.
+pub trait Sessions {
+    /// Opens a session for `member` at `now`, lasting `ttl_ms`. `NotFound`
+    /// for an unknown member.
+    fn open_session(
+        &self,
+        member: MemberId,
+        now: UnixMillis,
+        ttl_ms: i64,
+    ) -> impl Future<Output = Result<NewSession>> + Send;
+
+    /// The session `token` names if it is current at `now`.
+    fn session(
+        &self,
+        token: &str,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Option<Session>>> + Send;
+
+    /// Ends the session `token` names (logging out); `false` if none.
+    fn close_session(&self, token: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Ends every session of `member` (their password changed); how many.
+    fn close_sessions_of(&self, member: MemberId) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Deletes the sessions that ended by `now`; how many.
+    fn purge_sessions(&self, now: UnixMillis) -> impl Future<Output = Result<u64>> + Send;
+}
+
 // ---------------------------------------------------------------- branches
 
 /// The most terminals one branch rings together.

@@ -9,7 +9,8 @@
 //! [`Directory`] (what a number lists: SIP address, home page, mailbox),
 //! [`Claims`] (verified e-mail addresses and domains),
 //! [`Inventory`] (the numbers for sale), [`Orders`] (the purchase flow
-//! and the prepaid ledger) —
+//! and the prepaid ledger), [`Provisioning`] (the links softphones
+//! download their SIP account from) —
 //! and one
 //! implementation of each per engine ([`SqliteStore`], [`PgStore`]), behind
 //! the [`Store`] handle the switch and the CLI hold. Every write is checked
@@ -95,11 +96,13 @@ mod error;
 pub mod inventory;
 mod model;
 pub mod orders;
+pub mod provisioning;
 pub mod rentals;
 mod repository;
 
 pub use accounts::{
-    Accounts, Branch, BranchDestination, Branches, MemberProfile, MemberToken, NewMemberToken, Role,
+    Accounts, Branch, BranchDestination, Branches, MemberProfile, MemberToken, NewMemberToken,
+    NewSession, Role, Session, Sessions,
 };
 pub use backend::postgres::PgStore;
 pub use backend::sqlite::SqliteStore;
@@ -119,6 +122,7 @@ pub use orders::{
     Actor, Balance, LedgerEntry, LedgerKind, NewOrder, Order, OrderEvent, OrderState, Orders,
     PaymentProvider, PrepaidBalance, Topup, TopupOutcome,
 };
+pub use provisioning::{NewProvisioningLink, OpenedLink, Provisioning, ProvisioningLink};
 pub use rentals::{Arrear, BillingMonth, NumberRelease, RentalCharge, RentalRun, Rentals};
 pub use repository::{ApiTokens, Calls, Directory, Location, Members, Numbers, SipCredentials};
 
@@ -127,8 +131,8 @@ pub mod prelude {
     pub use crate::{
         Accounts, ActiveCall, Answer, ApiTokens, Binding, BindingWrite, CallBatch, Calls, Cdr,
         CdrFilter, Claims, Directory, DirectoryEntries, Disposition, Location, MemberId,
-        MemberKind, Members, NewCdr, NewMember, NumberKind, Numbers, Page, SipCredentials, Store,
-        StoreError,
+        MemberKind, Members, NewCdr, NewMember, NumberKind, Numbers, Page, Sessions,
+        SipCredentials, Store, StoreError,
     };
 }
 
@@ -419,6 +423,29 @@ impl Accounts for Store {
     }
 }
 
+impl Sessions for Store {
+    async fn open_session(
+        &self,
+        member: MemberId,
+        now: UnixMillis,
+        ttl_ms: i64,
+    ) -> Result<NewSession> {
+        dispatch!(self.open_session(member, now, ttl_ms))
+    }
+    async fn session(&self, token: &str, now: UnixMillis) -> Result<Option<Session>> {
+        dispatch!(self.session(token, now))
+    }
+    async fn close_session(&self, token: &str) -> Result<bool> {
+        dispatch!(self.close_session(token))
+    }
+    async fn close_sessions_of(&self, member: MemberId) -> Result<u64> {
+        dispatch!(self.close_sessions_of(member))
+    }
+    async fn purge_sessions(&self, now: UnixMillis) -> Result<u64> {
+        dispatch!(self.purge_sessions(now))
+    }
+}
+
 impl Branches for Store {
     async fn set_branch(
         &self,
@@ -437,5 +464,27 @@ impl Branches for Store {
     }
     async fn remove_branch(&self, company: MemberId, country: &str) -> Result<bool> {
         dispatch!(self.remove_branch(company, country))
+    }
+}
+
+impl Provisioning for Store {
+    async fn create_link(
+        &self,
+        number: &str,
+        member: MemberId,
+        sip_password: &str,
+        now: UnixMillis,
+        ttl_ms: i64,
+    ) -> Result<NewProvisioningLink> {
+        dispatch!(self.create_link(number, member, sip_password, now, ttl_ms))
+    }
+    async fn open_link(&self, token: &str, now: UnixMillis) -> Result<Option<OpenedLink>> {
+        dispatch!(self.open_link(token, now))
+    }
+    async fn link(&self, number: &str) -> Result<Option<ProvisioningLink>> {
+        dispatch!(self.link(number))
+    }
+    async fn revoke_link(&self, number: &str) -> Result<bool> {
+        dispatch!(self.revoke_link(number))
     }
 }

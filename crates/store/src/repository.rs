@@ -54,8 +54,9 @@ pub trait Numbers {
     /// A member's numbers, in number order.
     fn numbers_of(&self, member: MemberId) -> impl Future<Output = Result<Vec<HeldNumber>>> + Send;
 
-    /// Frees `number`, deleting its SIP credentials with it (so its next
-    /// holder cannot be logged into with the old password). Bindings are
+    /// Frees `number`, deleting its SIP credentials and its provisioning
+    /// link with it (so its next holder cannot be logged into with the old
+    /// password). Bindings are
     /// the registrar's to remove. `NotFound` if nobody holds it.
     fn release(&self, number: &str) -> impl Future<Output = Result<HeldNumber>> + Send;
 }

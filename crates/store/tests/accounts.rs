@@ -5,7 +5,7 @@
 mod support;
 
 use store::prelude::*;
-use store::{Branch, BranchDestination, Branches, Member, MemberProfile, Role};
+use store::{Branch, BranchDestination, Branches, Member, MemberProfile, Role, Sessions};
 use support::{on_both_engines, TestDb};
 
 on_both_engines!(
@@ -15,6 +15,7 @@ on_both_engines!(
     a_password_hash_is_kept_and_replaced,
     a_company_has_one_branch_per_country_and_one_default,
     a_branch_rings_only_the_company_s_own_terminals,
+    a_session_lasts_until_it_expires_or_is_closed,
 );
 
 async fn add(store: &Store, name: &str, kind: MemberKind) -> Member {
@@ -287,4 +288,43 @@ async fn a_branch_rings_only_the_company_s_own_terminals(db: TestDb) {
         );
     }
     assert_eq!(store.branch(acme.id, "KR").await.unwrap(), Some(branch));
+}
+
+async fn a_session_lasts_until_it_expires_or_is_closed(db: TestDb) {
+    let store = db.open().await;
+    let alice = add(&store, "Alice", MemberKind::Individual).await;
+    let bob = add(&store, "Bob", MemberKind::Individual).await;
+    let now = 1_000_000;
+    let first = store.open_session(alice.id, now, 60_000).await.unwrap();
+    let second = store.open_session(alice.id, now, 60_000).await.unwrap();
+    let bobs = store.open_session(bob.id, now, 60_000).await.unwrap();
+    assert_ne!(first.token, second.token);
+    assert_ne!(first.session.csrf, second.session.csrf);
+
+    let found = store.session(&first.token, now + 59_999).await.unwrap();
+    assert_eq!(found, Some(first.session.clone()));
+    assert_eq!(
+        store.session(&first.token, now + 60_000).await.unwrap(),
+        None
+    );
+    for forged in ["", "cxt_", "not a token at all", &first.session.csrf] {
+        assert_eq!(store.session(forged, now).await.unwrap(), None, "{forged}");
+    }
+    assert!(matches!(
+        store.open_session(MemberId(999_999), now, 60_000).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    assert!(store.close_session(&second.token).await.unwrap());
+    assert!(!store.close_session(&second.token).await.unwrap());
+    assert_eq!(store.session(&second.token, now).await.unwrap(), None);
+
+    // A password change ends every session of that member, and no other.
+    let third = store.open_session(alice.id, now, 60_000).await.unwrap();
+    assert_eq!(store.close_sessions_of(alice.id).await.unwrap(), 2);
+    assert_eq!(store.session(&third.token, now).await.unwrap(), None);
+    assert!(store.session(&bobs.token, now).await.unwrap().is_some());
+
+    assert_eq!(store.purge_sessions(now + 60_000).await.unwrap(), 1);
+    assert_eq!(store.session(&bobs.token, now).await.unwrap(), None);
 }

@@ -219,6 +219,19 @@ impl From<MemberToken> for TokenView {
 
 const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 10..=1024;
 
+/// A member's password is long enough to resist guessing, and not absurd.
+pub fn check_password_length(password: &str) -> Result<(), ApiError> {
+    let length = password.chars().count();
+    if PASSWORD_CHARS.contains(&length) {
+        return Ok(());
+    }
+    Err(ApiError::Invalid(format!(
+        "a password is {} to {} characters; this one has {length}",
+        PASSWORD_CHARS.start(),
+        PASSWORD_CHARS.end()
+    )))
+}
+
 /// The argon2id PHC string of `password` (RFC 9106's defaults), computed
 /// off the async threads: it takes tens of milliseconds on purpose.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
@@ -317,14 +330,7 @@ pub async fn set_password(
     ApiJson(body): ApiJson<SetPassword>,
 ) -> Result<StatusCode, ApiError> {
     let member = visible_member(&state, &caller, id).await?;
-    let length = body.password.chars().count();
-    if !PASSWORD_CHARS.contains(&length) {
-        return Err(ApiError::Invalid(format!(
-            "a password is {} to {} characters; this one has {length}",
-            PASSWORD_CHARS.start(),
-            PASSWORD_CHARS.end()
-        )));
-    }
+    check_password_length(&body.password)?;
     let own = matches!(&caller, Caller::Member(me) if me.id == member.id);
     if own {
         if let Some(current) = state.store.password_hash(member.id).await? {
@@ -338,6 +344,8 @@ pub async fn set_password(
     }
     let phc = hash_password(body.password).await?;
     state.store.set_password_hash(member.id, &phc).await?;
+    // Whoever knew the old password is logged out of the portal.
+    state.store.close_sessions_of(member.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -41,6 +41,9 @@ use crate::AppState;
         directory::set_directory,
         directory::get_directory,
         directory::short_link,
+        crate::provisioning::create_profile,
+        crate::provisioning::devices,
+        crate::provisioning::link,
         inventory::available,
         inventory::import,
         crate::orders::create_order,
@@ -60,7 +63,8 @@ use crate::AppState;
     components(schemas(Problem)),
     modifiers(&OperatorToken),
     tags(
-        (name = "members", description = "Members and the numbers they hold"),
+        (name = "members", description = "Members, the numbers they hold, their SIP \
+            accounts' provisioning profiles and registered terminals"),
         (name = "claims", description = "E-mail addresses and domains that members claim, \
             verified (DNS TXT record, mailed code, or the operator) before calls to them reach \
             the member"),

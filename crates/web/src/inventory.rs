@@ -312,7 +312,7 @@ pub struct AvailablePage {
 }
 
 /// What to search for. Every filter is optional.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AvailableQuery {
@@ -337,6 +337,24 @@ pub struct AvailableQuery {
 }
 
 impl AvailableQuery {
+    /// The parameters given, as a query string carries them.
+    pub fn as_pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("country", &self.country),
+            ("kind", &self.kind),
+            ("area", &self.area),
+            ("contains", &self.contains),
+            ("min_price", &self.min_price),
+            ("max_price", &self.max_price),
+            ("premium", &self.premium),
+            ("cursor", &self.cursor),
+            ("limit", &self.limit),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_deref().filter(|v| !v.is_empty())?)))
+        .collect()
+    }
+
     /// The search this query asks for, or why it is not one.
     pub fn search(&self) -> Result<InventorySearch, String> {
         let given = |value: &Option<String>| {

@@ -9,7 +9,8 @@
 //! number directory (`GET /api/v1/directory/{number}`, [`directory`]) and
 //! the search of numbers for sale (`GET /api/v1/numbers/available`,
 //! [`inventory`]);
-//! `GET /healthz` and the short links `GET /n/{number}` need none either.
+//! `GET /healthz`, the short links `GET /n/{number}` and the provisioning
+//! links `GET /p/{token}` ([`provisioning`]) need none either.
 //! Failures are RFC 9457 problem documents ([`problem`]); the short links,
 //! which browsers follow, answer with small HTML pages.
 //!
@@ -40,7 +41,9 @@ pub mod directory;
 pub mod inventory;
 pub mod operator;
 pub mod orders;
+pub mod portal;
 pub mod problem;
+pub mod provisioning;
 pub mod rentals;
 
 use std::fmt;
@@ -77,6 +80,10 @@ pub struct AppState {
     /// How long a number given back stays out of sale
     /// ([`store::rentals::DEFAULT_QUARANTINE_MS`] unless set).
     pub number_quarantine: Duration,
+    /// Failed portal log-ins per e-mail address, to slow down guessing.
+    pub logins: Arc<portal::LoginThrottle>,
+    /// Where phones register, as provisioning profiles tell them.
+    pub provisioning: Arc<provisioning::ProvisioningTarget>,
 }
 
 impl AppState {
@@ -89,6 +96,8 @@ impl AppState {
             number_quarantine: Duration::from_millis(
                 store::rentals::DEFAULT_QUARANTINE_MS.unsigned_abs(),
             ),
+            logins: Arc::default(),
+            provisioning: Arc::default(),
         }
     }
 
@@ -96,6 +105,14 @@ impl AppState {
     pub fn with_number_quarantine(self, quarantine: Duration) -> AppState {
         AppState {
             number_quarantine: quarantine,
+            ..self
+        }
+    }
+
+    /// Profiles name `target` as the server phones register with.
+    pub fn with_provisioning(self, target: provisioning::ProvisioningTarget) -> AppState {
+        AppState {
+            provisioning: Arc::new(target),
             ..self
         }
     }
@@ -178,6 +195,14 @@ pub fn router(state: AppState) -> Router {
             "/members/{id}/numbers/{number}",
             delete(rentals::release_number),
         )
+        .route(
+            "/members/{id}/numbers/{number}/profile",
+            post(provisioning::create_profile),
+        )
+        .route(
+            "/members/{id}/numbers/{number}/devices",
+            get(provisioning::devices),
+        )
         .merge(operator_on_member)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -211,6 +236,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(api::healthz))
         .route("/n/{number}", get(directory::short_link))
+        .route("/p/{token}", get(provisioning::link))
+        .merge(portal::router())
         .fallback(not_found)
         .with_state(state)
 }

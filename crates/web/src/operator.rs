@@ -72,7 +72,7 @@ fn readings_of(written: &str) -> Result<Vec<Number>, StoreError> {
 }
 
 /// `written` quoted for a message, cut short: it may be anything sent.
-fn quoted(written: &str) -> String {
+pub(crate) fn quoted(written: &str) -> String {
     const SHOWN: usize = 40;
     let mut shown: String = written.chars().take(SHOWN).collect();
     if written.chars().count() > SHOWN {

@@ -246,7 +246,7 @@ pub fn spawn_hold_expiry(store: Store, every: Duration) -> tokio::task::JoinHand
     })
 }
 
-fn hold_ms(state: &AppState) -> i64 {
+pub(crate) fn hold_ms(state: &AppState) -> i64 {
     i64::try_from(state.order_hold.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -78,7 +78,7 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl ApiError {
-    fn status_and_detail(self) -> (StatusCode, String) {
+    pub(crate) fn status_and_detail(self) -> (StatusCode, String) {
         match self {
             ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, why.to_owned()),
             ApiError::Rejected { status, detail } => (status, detail),
@@ -115,6 +115,12 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// What a failure says, for a reader other than an HTTP client (the
+/// command line).
+pub fn detail(err: ApiError) -> String {
+    err.status_and_detail().1
 }
 
 /// A problem response with `status` and `detail`.

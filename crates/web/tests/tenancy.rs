@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use store::prelude::*;
 use store::{
     now_millis, Accounts, Actor, BranchDestination, Branches, ClaimKind, Inventory, ListingKind,
-    NewListing, NewOrder, Orders, Rentals, Role, Topup,
+    NewListing, NewOrder, Orders, Provisioning, Rentals, Role, Topup,
 };
 
 const REALM: &str = "test.callex";
@@ -247,7 +247,7 @@ impl World {
         let s = &self.store;
         let v = self.victim;
         format!(
-            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             (
                 s.members(Page::first(1000)).await.unwrap(),
                 s.branches(self.victim_company).await.unwrap()
@@ -267,6 +267,7 @@ impl World {
                 s.balances(v).await.unwrap(),
                 s.number_releases(SPARE_PIN).await.unwrap(),
             ),
+            s.link(PIN).await.unwrap(),
         )
     }
 }
@@ -291,7 +292,7 @@ enum Access {
 
 fn access(method: &Method, path: &str) -> Access {
     match (method.as_str(), path) {
-        ("GET", "/healthz" | "/n/{number}")
+        ("GET", "/healthz" | "/n/{number}" | "/p/{token}")
         | ("GET", "/api/v1/directory/{number}" | "/api/v1/numbers/available") => Access::Public,
         ("GET", "/api/v1/openapi.json") => Access::AnyToken,
         ("POST" | "GET", "/api/v1/members") | ("POST", "/api/v1/inventory") => Access::Operator,
@@ -342,6 +343,8 @@ fn valid_request(method: &Method, path: &str) -> (Option<Value>, StatusCode) {
             Some(json!({"sip": "sip:victim@example.com"})),
             StatusCode::OK,
         ),
+        ("POST", "/api/v1/members/{id}/numbers/{number}/profile") => (None, StatusCode::CREATED),
+        ("GET", "/api/v1/members/{id}/numbers/{number}/devices") => (None, StatusCode::OK),
         ("GET", "/api/v1/members/{id}/branches/{country}") => (None, StatusCode::OK),
         ("PUT", "/api/v1/members/{id}/branches/{country}") => (
             Some(

@@ -231,14 +231,14 @@ impl Exchange {
     /// port: Callex routes the member's calls to the source of the
     /// REGISTER, so the SIPp uas that then binds that port gets them.
     pub fn register(&self, member: &Member) -> u16 {
-        let (status, port) = self.register_status(member);
-        assert_eq!(status, 200, "REGISTER with credentials");
+        let (port, ok) = self.register_answer(member);
+        assert_eq!(ok.status(), Some(200), "REGISTER with credentials: {ok:?}");
         port
     }
 
-    /// Like [`Exchange::register`], but the final status of the REGISTER
-    /// with credentials, whatever it is (and the port it came from).
-    pub fn register_status(&self, member: &Member) -> (u16, u16) {
+    /// The REGISTER of [`register`](Self::register), whatever the final
+    /// answer to the one with credentials: the port and that answer.
+    pub fn register_answer(&self, member: &Member) -> (u16, Message) {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind the phone's port");
         socket
             .set_read_timeout(Some(Duration::from_secs(5)))
@@ -266,9 +266,7 @@ impl Exchange {
             msg
         };
         let challenged = final_answer(&socket, exchange, &register(1, None), 1);
-        if challenged.status() != Some(401) {
-            return (challenged.status().unwrap_or(0), port);
-        }
+        assert_eq!(challenged.status(), Some(401), "{challenged:?}");
         let challenge = digest::pick_challenge(challenged.headers(HeaderName::WwwAuthenticate))
             .expect("an answerable digest challenge");
         let authorization = digest::respond(
@@ -282,7 +280,7 @@ impl Exchange {
         )
         .expect("digest credentials");
         let answer = final_answer(&socket, exchange, &register(2, Some(&authorization)), 2);
-        (answer.status().unwrap_or(0), port)
+        (port, answer)
     }
 
     /// A SIPp run against this exchange, named `name` in its log files.

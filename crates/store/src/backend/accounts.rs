@@ -10,13 +10,13 @@ use sqlx::Row;
 
 use crate::accounts::{
     limits as account_limits, Accounts, Branch, BranchDestination, Branches, MemberProfile,
-    MemberToken, NewMemberToken, Role,
+    MemberToken, NewMemberToken, NewSession, Role, Session, Sessions,
 };
 use crate::backend::token;
 use crate::error::{violation, Result, StoreError};
 use crate::model::{
     check_optional_text, check_text, country_code, limits, now_millis, Member, MemberId,
-    MemberKind,
+    MemberKind, UnixMillis,
 };
 use crate::repository::{Members, Numbers};
 
@@ -182,6 +182,88 @@ impl Accounts for ThisStore {
             .execute(self.writer())
             .await?;
         Ok(deleted.rows_affected() > 0)
+    }
+}
+
+// ---------------------------------------------------------------- sessions
+
+impl Sessions for ThisStore {
+    async fn open_session(
+        &self,
+        member: MemberId,
+        now: UnixMillis,
+        ttl_ms: i64,
+    ) -> Result<NewSession> {
+        self.existing(member).await?;
+        let plaintext = token::generate();
+        let session = Session {
+            member_id: member,
+            csrf: token::generate(),
+            created_at: now,
+            expires_at: now.saturating_add(ttl_ms.max(0)),
+        };
+        sqlx::query(
+            "INSERT INTO portal_sessions (token_hash, member_id, csrf, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token::hash(&plaintext))
+        .bind(member.0)
+        .bind(&session.csrf)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(self.writer())
+        .await?;
+        Ok(NewSession {
+            token: plaintext,
+            session,
+        })
+    }
+
+    async fn session(&self, plaintext: &str, now: UnixMillis) -> Result<Option<Session>> {
+        if check_optional_text("session", plaintext, limits::TOKEN).is_err() {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT member_id, csrf, created_at, expires_at FROM portal_sessions \
+             WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token::hash(plaintext))
+        .bind(now)
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|row| {
+            Ok(Session {
+                member_id: MemberId(row.try_get("member_id")?),
+                csrf: row.try_get("csrf")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn close_session(&self, plaintext: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM portal_sessions WHERE token_hash = $1")
+            .bind(token::hash(plaintext))
+            .execute(self.writer())
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn close_sessions_of(&self, member: MemberId) -> Result<u64> {
+        let deleted = sqlx::query("DELETE FROM portal_sessions WHERE member_id = $1")
+            .bind(member.0)
+            .execute(self.writer())
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn purge_sessions(&self, now: UnixMillis) -> Result<u64> {
+        let deleted = sqlx::query("DELETE FROM portal_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        Ok(deleted.rows_affected())
     }
 }
 

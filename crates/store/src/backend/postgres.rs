@@ -244,3 +244,8 @@ mod orders {
     use super::*;
     include!("orders.rs");
 }
+
+mod provisioning {
+    use super::*;
+    include!("provisioning.rs");
+}

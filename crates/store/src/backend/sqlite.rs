@@ -305,3 +305,8 @@ mod orders {
     use super::*;
     include!("orders.rs");
 }
+
+mod provisioning {
+    use super::*;
+    include!("provisioning.rs");
+}

@@ -12,9 +12,14 @@ use sha2::{Digest, Sha256};
 /// `cxt_` and 64 hex digits; the prefix makes a leaked token easy to
 /// recognise in logs and secret scanners.
 pub(crate) fn generate() -> String {
+    generate_with_prefix("cxt_")
+}
+
+/// `prefix` and 64 hex digits of OS randomness.
+pub(crate) fn generate_with_prefix(prefix: &str) -> String {
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
-    format!("cxt_{}", hex(&secret))
+    format!("{prefix}{}", hex(&secret))
 }
 
 /// What the store keeps and looks tokens up by.

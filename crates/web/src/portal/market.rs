@@ -1,0 +1,325 @@
+//! The marketplace as members see it: the numbers for sale, buying one,
+//! and what they hold and ordered.
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use serde::Deserialize;
+use store::now_millis;
+use store::orders::{clock_utc, shown};
+use store::prelude::*;
+use store::{
+    Actor, Balance, Inventory, NewOrder, Order, OrderState, Orders, PaymentProvider, PrepaidBalance,
+};
+
+use super::{
+    after, error_page, random_hex, render, Chrome, CsrfForm, NoFields, PortalError, Signed, Visitor,
+};
+use crate::inventory::{AvailableQuery, ListingView};
+use crate::orders::{hold_ms, listed_key};
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    page: Chrome,
+}
+
+pub async fn home(visitor: Visitor) -> Response {
+    let page = HomePage {
+        page: Chrome::new(&visitor, "Callex"),
+    };
+    render(&visitor, &page)
+}
+
+#[derive(Template)]
+#[template(path = "numbers.html")]
+struct NumbersPage<'a> {
+    page: Chrome,
+    query: &'a AvailableQuery,
+    error: Option<String>,
+    results: Vec<ListingView>,
+    searched: bool,
+    /// The next page's address, if there is one.
+    next: Option<String>,
+    /// What this page's "Buy" buttons send as their idempotency keys'
+    /// prefix: pressing one twice is one order.
+    buy_key: String,
+    signed_in: bool,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let mut error = None;
+    let query: AvailableQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .unwrap_or_else(|err| {
+            error = Some(format!("This search cannot be read: {err}."));
+            AvailableQuery::default()
+        });
+    let searched = error.is_none() && !query.as_pairs().is_empty();
+    let mut results = Vec::new();
+    let mut next = None;
+    if searched {
+        match query.search() {
+            Err(reason) => error = Some(super::sentence(&reason)),
+            Ok(search) => match state.store.search_inventory(&search).await {
+                Err(err) => error = Some(PortalError::from(err).detail),
+                Ok(found) => {
+                    if found.len() == search.limit as usize {
+                        next = found.last().map(|last| {
+                            let more = AvailableQuery {
+                                cursor: Some(last.number.clone()),
+                                ..query.clone()
+                            };
+                            let pairs = serde_urlencoded::to_string(more.as_pairs());
+                            format!("/numbers?{}", pairs.unwrap_or_default())
+                        });
+                    }
+                    results = found.into_iter().map(ListingView::from).collect();
+                }
+            },
+        }
+    }
+    let page = NumbersPage {
+        page: Chrome::new(&visitor, "Numbers for sale"),
+        query: &query,
+        error,
+        results,
+        searched,
+        next,
+        buy_key: random_hex(),
+        signed_in: visitor.member.is_some(),
+    };
+    let status = if page.error.is_some() {
+        axum::http::StatusCode::BAD_REQUEST
+    } else {
+        axum::http::StatusCode::OK
+    };
+    super::render_with(&visitor, status, &page)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BuyForm {
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    key: String,
+}
+
+pub async fn buy(
+    State(state): State<AppState>,
+    signed: Signed,
+    posted: CsrfForm<BuyForm>,
+) -> Response {
+    let form = posted.form;
+    let now = now_millis();
+    let ordered = async {
+        let new = NewOrder {
+            member: signed.me.id,
+            number: listed_key(&state.store, &form.number).await?,
+            idempotency_key: if form.key.trim().is_empty() {
+                random_hex()
+            } else {
+                form.key.trim().chars().take(100).collect()
+            },
+        };
+        state.store.request_order(&new, now, hold_ms(&state)).await
+    }
+    .await;
+    after(ordered, "/my", "/numbers", |order| match order.state {
+        OrderState::Requested => format!(
+            "Number {} is reserved for you and waits for the operator's approval (VNS and \
+             premium numbers are approved by hand). This page shows when it is approved.",
+            shown(&order.number)
+        ),
+        OrderState::Approved | OrderState::PaymentRequested => format!(
+            "Number {} is held for you until {}. Pay for it below to make it yours.",
+            shown(&order.number),
+            order
+                .hold_until
+                .map_or_else(String::new, |until| clock_utc(until, now))
+        ),
+        state => format!(
+            "Order {} for {} is {}.",
+            order.id,
+            shown(&order.number),
+            state
+        ),
+    })
+}
+
+/// An order as the dashboard lists it.
+#[derive(Debug, Clone)]
+struct OrderRow {
+    id: i64,
+    number: String,
+    state: String,
+    /// The state as a CSS class name.
+    class: &'static str,
+    price: String,
+    monthly: String,
+    note: String,
+    payable: bool,
+    cancellable: bool,
+}
+
+impl OrderRow {
+    fn new(order: &Order, now: i64) -> OrderRow {
+        let note = match order.state {
+            OrderState::Requested => "Waiting for the operator's approval".to_owned(),
+            OrderState::Approved | OrderState::PaymentRequested => order
+                .hold_until
+                .map(|until| format!("Held for you until {}", clock_utc(until, now)))
+                .unwrap_or_default(),
+            OrderState::Rejected => order
+                .reason
+                .as_ref()
+                .map(|reason| format!("Rejected: {reason}"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        OrderRow {
+            id: order.id,
+            number: shown(&order.number),
+            state: order.state.to_string().replace('_', " "),
+            class: order.state.as_str(),
+            price: format!("{} {}", order.price, order.currency),
+            monthly: format!("{} {}", order.monthly, order.currency),
+            note,
+            payable: matches!(
+                order.state,
+                OrderState::Approved | OrderState::PaymentRequested
+            ),
+            cancellable: matches!(
+                order.state,
+                OrderState::Requested | OrderState::Approved | OrderState::PaymentRequested
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct HeldRow {
+    number: String,
+    key: String,
+    kind: String,
+    since: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    page: Chrome,
+    held: Vec<HeldRow>,
+    orders: Vec<OrderRow>,
+    balances: Vec<Balance>,
+}
+
+pub async fn dashboard(State(state): State<AppState>, signed: Signed) -> Response {
+    let now = now_millis();
+    let me = signed.me.id;
+    let loaded = async {
+        let held = state.store.numbers_of(me).await?;
+        let orders = state.store.orders_of(me, now).await?;
+        let balances = state.store.balances(me).await?;
+        Ok::<_, StoreError>((held, orders, balances))
+    }
+    .await;
+    let (held, orders, balances) = match loaded {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            let err = PortalError::from(err);
+            return error_page(&signed.visitor, err.status, &err.detail);
+        }
+    };
+    let page = DashboardPage {
+        page: Chrome::new(&signed.visitor, "My numbers"),
+        held: held
+            .into_iter()
+            .map(|held| HeldRow {
+                number: shown(&held.number),
+                key: held.number.clone(),
+                kind: held.kind.to_string(),
+                since: clock_utc(held.assigned_at, now),
+            })
+            .collect(),
+        // Newest first: what was just ordered is at the top.
+        orders: orders
+            .iter()
+            .rev()
+            .map(|order| OrderRow::new(order, now))
+            .collect(),
+        balances,
+    };
+    render(&signed.visitor, &page)
+}
+
+/// The caller's own order `id`; another member's is as unknown as one that
+/// does not exist.
+async fn own_order(state: &AppState, signed: &Signed, id: i64) -> Result<Order, PortalError> {
+    match state.store.order(id, now_millis()).await? {
+        Some(order) if order.member_id == signed.me.id => Ok(order),
+        _ => Err(StoreError::NotFound {
+            what: format!("you have no order {id}"),
+        }
+        .into()),
+    }
+}
+
+pub async fn pay(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    _posted: CsrfForm<NoFields>,
+) -> Response {
+    let paid = async {
+        own_order(&state, &signed, id).await?;
+        let provider = PrepaidBalance {
+            store: state.store.clone(),
+        };
+        Ok::<_, PortalError>(
+            provider
+                .pay(id, Actor::Member(signed.me.id), now_millis())
+                .await?,
+        )
+    }
+    .await;
+    after(paid, "/my", "/my", |order| {
+        format!(
+            "Number {} is yours: it takes calls now. Set up a phone for it under My terminals.",
+            shown(&order.number)
+        )
+    })
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<i64>,
+    _posted: CsrfForm<NoFields>,
+) -> Response {
+    let cancelled = async {
+        let order = own_order(&state, &signed, id).await?;
+        if order.state == OrderState::Assigned {
+            return Err(PortalError {
+                status: axum::http::StatusCode::CONFLICT,
+                detail: "A number you hold is released, not cancelled.".to_owned(),
+            });
+        }
+        Ok(state
+            .store
+            .cancel_order(id, Actor::Member(signed.me.id), now_millis())
+            .await?)
+    }
+    .await;
+    after(cancelled, "/my", "/my", |order| {
+        format!(
+            "Order {} is cancelled; {} is for sale again.",
+            order.id,
+            shown(&order.number)
+        )
+    })
+}
