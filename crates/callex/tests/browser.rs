@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
-use fantoccini::error::CmdError;
+use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::key::Key;
 use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -442,20 +442,23 @@ impl Portal {
 /// Fails the test when Chromium or chromedriver is missing: a green run
 /// always means a real browser used the portal.
 fn require_chromium() {
-    for (program, arg) in [(CHROMIUM, "--version"), (CHROMEDRIVER, "--version")] {
+    for program in [CHROMIUM, CHROMEDRIVER] {
         let ran = Command::new(program)
-            .arg(arg)
+            .arg("--version")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        if !ran.as_ref().is_ok_and(|status| status.success()) {
-            panic!(
-                "{program} is not installed ({ran:?}): install Chromium and its driver with \
-                 `apt-get install -y chromium chromium-driver` (Debian; `./scripts/test` does \
-                 it) — this test drives the portal in a real browser and does not skip"
-            );
-        }
+        let problem = match ran {
+            Ok(status) if status.success() => continue,
+            Ok(status) => format!("`{program} --version` ended with {status}"),
+            Err(e) => format!("{program} cannot be run: {e}"),
+        };
+        panic!(
+            "{problem}: install Chromium and its driver with `apt-get install -y chromium \
+             chromium-driver` (Debian; `./scripts/test` does it) — this test drives the portal \
+             in a real browser and does not skip"
+        );
     }
 }
 
@@ -789,23 +792,31 @@ impl Browser {
 
     /// Clicks, then waits until the page it was on is gone (the form's
     /// answer or the link's target is loaded in its place).
+    ///
+    /// While the old document is being replaced, chromedriver may answer a
+    /// command on it with an "unknown error" (the node "does not belong to
+    /// the document") rather than a stale reference, for the click itself
+    /// too: such errors are retried until the old page reads as stale, and
+    /// reported only if it never does.
     async fn click_to_next_page(&self, target: Element) -> Result<()> {
         let before = self.client.find(Locator::Css("html")).await?;
-        target.click().await?;
+        let mut last_error = target.click().await.err();
         let deadline = Instant::now() + STEP;
         loop {
             match before.tag_name().await {
-                Err(CmdError::Standard(e))
-                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
-                {
+                Err(CmdError::Standard(e)) if e.error == ErrorStatus::StaleElementReference => {
                     return Ok(());
                 }
-                Err(e) => return Err(e.into()),
-                Ok(_) if Instant::now() > deadline => {
-                    bail!("the click loaded no new page within {STEP:?}")
-                }
-                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => last_error = Some(e),
+                Ok(_) => {}
             }
+            if Instant::now() > deadline {
+                return Err(match last_error {
+                    Some(e) => anyhow!(e).context("clicking to the next page"),
+                    None => anyhow!("the click loaded no new page within {STEP:?}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
