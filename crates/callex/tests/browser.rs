@@ -710,38 +710,24 @@ impl Browser {
         self.click_to_next_page(link).await
     }
 
-    /// The form field whose label starts with `label` (labels may carry a
-    /// hint after the name): as a screen reader finds it, through the
-    /// label's `for`.
+    /// The form field labelled `label` (the label's own text, before any
+    /// hint in it), as a screen reader finds it: through the label's `for`,
+    /// or inside the label.
     async fn field(&self, label: &str) -> Result<Element> {
-        let label_xpath = format!("//main//label[starts-with(normalize-space(.), '{label}')]");
-        let candidates = self.all(&label_xpath).await?;
-        // "Password" also starts "Password again": prefer the exact name.
-        let mut chosen = None;
-        for candidate in candidates {
-            let text = candidate.text().await?;
-            let name = text
-                .split(" (")
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
-            if name == label || chosen.is_none() {
-                let exact = name == label;
-                chosen = Some(candidate);
-                if exact {
-                    break;
-                }
+        let label_element = self
+            .find(&format!(
+                "//main//label[normalize-space(text()[1])='{label}']"
+            ))
+            .await
+            .with_context(|| format!("no field labelled {label:?}"))?;
+        Ok(match label_element.attr("for").await? {
+            Some(id) => self.client.find(Locator::Id(&id)).await?,
+            None => {
+                label_element
+                    .find(Locator::XPath(".//input|.//select|.//textarea"))
+                    .await?
             }
-        }
-        let label_element = chosen.with_context(|| format!("no field labelled {label:?}"))?;
-        match label_element.attr("for").await? {
-            Some(id) => Ok(self.client.find(Locator::Id(&id)).await?),
-            // A label around its control.
-            None => Ok(label_element
-                .find(Locator::XPath(".//input|.//select|.//textarea"))
-                .await?),
-        }
+        })
     }
 
     /// Types `value` into the field labelled `label`, replacing what it held.
