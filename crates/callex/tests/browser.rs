@@ -298,13 +298,12 @@ async fn download_the_profile(browser: &Browser, digits: &str, downloads: &Path)
         "//*[self::section or self::tr or self::li][{}]",
         holds_digits(digits, digits)
     );
-    browser
+    let button = browser
         .find(&format!(
             "{section}//button[normalize-space(.)='New password and profile']"
         ))
-        .await?
-        .click()
         .await?;
+    browser.click_to_next_page(button).await?;
     browser.see("password").await?;
     let link = browser
         .find("//main//a[@download or contains(@href, 'profile')]")
