@@ -75,8 +75,9 @@ async fn a_new_member_signs_up_buys_a_number_pays_for_it_and_logs_back_in() {
             };
             sign_up_from_the_home_page(&browser, &member).await?;
             buy_a_number(&browser, ORDINARY).await?;
-            portal.top_up(member.email, "5000").await?;
+            portal.top_up(member.email, "6100").await?;
             pay_from_balance(&browser, ORDINARY).await?;
+            download_the_profile(&browser, ORDINARY, &portal.dir.join("downloads")).await?;
             log_out_and_back_in(&browser, &member, ORDINARY).await
         })
         .await;
@@ -182,8 +183,8 @@ async fn pay_from_balance(browser: &Browser, digits: &str) -> Result<()> {
         .text()
         .await?;
     ensure!(
-        balance == "5000 KRW",
-        "the balance reads {balance:?}, not 5000 KRW"
+        balance == "6100 KRW",
+        "the balance reads {balance:?}, not 6100 KRW"
     );
     browser.press_in_row(digits, "Pay from balance").await?;
     browser.see("is yours: it takes calls now").await?;
@@ -285,12 +286,6 @@ async fn skip_link_reaches_the_main_content(browser: &Browser) -> Result<()> {
 /// On /my/terminals, a held number's "New password and profile" button
 /// shows the SIP password once and links to the provisioning profile; the
 /// profile downloads into `downloads`.
-// TODO: call from the first scenario after `pay_from_balance` once
-// /my/terminals is merged; it expects, per held number, a section or row
-// holding the number's digits with a form button "New password and
-// profile" (POST) whose answer shows the password once and links
-// (`a[download]` or an href under /my/terminals/) to the profile.
-#[expect(dead_code, reason = "/my/terminals is not merged yet")]
 async fn download_the_profile(browser: &Browser, digits: &str, downloads: &Path) -> Result<()> {
     browser.open("/my/terminals").await?;
     browser.see_heading("My terminals").await?;
@@ -304,7 +299,9 @@ async fn download_the_profile(browser: &Browser, digits: &str, downloads: &Path)
         ))
         .await?;
     browser.click_to_next_page(button).await?;
-    browser.see("password").await?;
+    browser
+        .see("The old SIP password of this number no longer works")
+        .await?;
     let link = browser
         .find("//main//a[@download or contains(@href, 'profile')]")
         .await

@@ -170,10 +170,14 @@ impl OrderRow {
     fn new(order: &Order, now: i64) -> OrderRow {
         let note = match order.state {
             OrderState::Requested => "Waiting for the operator's approval".to_owned(),
-            OrderState::Approved | OrderState::PaymentRequested => order
-                .hold_until
-                .map(|until| format!("Held for you until {}", clock_utc(until, now)))
-                .unwrap_or_default(),
+            OrderState::Approved | OrderState::PaymentRequested => format!(
+                "Held for you until {}. Paying takes the price and this month's rental: {} {}",
+                order
+                    .hold_until
+                    .map_or_else(String::new, |until| clock_utc(until, now)),
+                order.price + order.monthly,
+                order.currency
+            ),
             OrderState::Rejected => order
                 .reason
                 .as_ref()
