@@ -1,6 +1,9 @@
-//! One in-process request to the router, as the API tests send them.
+//! One in-process request to the router, as the API tests send them; and
+//! [`portal`], a browser for the portal's pages.
 
 #![allow(dead_code)] // each test binary uses its own part of this
+
+pub mod portal;
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Method, Request, StatusCode};
