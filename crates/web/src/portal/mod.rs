@@ -13,7 +13,10 @@
 
 mod account;
 mod auth;
+mod claims;
+mod company;
 mod market;
+mod operator;
 
 use std::fmt::Write as _;
 
@@ -60,6 +63,28 @@ pub fn router() -> Router<AppState> {
         .route(
             "/my/account/tokens/{id}/revoke",
             post(account::revoke_token),
+        )
+        .route("/my/claims", get(claims::page).post(claims::add))
+        .route("/my/claims/{id}/verify", post(claims::verify))
+        .route("/my/claims/{id}/revoke", post(claims::revoke))
+        .route("/my/company", get(company::page))
+        .route("/my/company/branches", post(company::set_branch))
+        .route(
+            "/my/company/branches/{country}/remove",
+            post(company::remove_branch),
+        )
+        .route("/operator", get(operator::overview))
+        .route("/operator/approvals", get(operator::approvals))
+        .route("/operator/approvals/{id}/approve", post(operator::approve))
+        .route("/operator/approvals/{id}/reject", post(operator::reject))
+        .route("/operator/inventory", get(operator::inventory))
+        .route("/operator/inventory/import", post(operator::import))
+        .route("/operator/members", get(operator::members))
+        .route("/operator/members/{id}", get(operator::member))
+        .route("/operator/members/{id}/topups", post(operator::top_up))
+        .route(
+            "/operator/members/{id}/claims/{claim}/verify",
+            post(operator::verify_claim),
         )
 }
 
