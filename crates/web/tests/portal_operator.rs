@@ -5,7 +5,10 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use axum::http::StatusCode;
+use common::peers::{dns_server, smtp_relay};
 use common::portal::{portal, sign_up, sign_up_as, Browser, Portal, Shown};
 use store::prelude::*;
 use store::{
@@ -485,6 +488,7 @@ async fn company_branches_are_set_and_removed_and_bad_input_changes_nothing() {
     let mut carol = log_in(&portal, "carol@example.com").await;
     let seen = carol.get("/my/company").await;
     assert_eq!(seen.status, StatusCode::OK);
+    assert!(seen.html.contains(r#"<a href="/my/company">Company</a>"#));
     assert!(
         seen.html
             .contains("The company&#39;s admins change its branches")
@@ -530,6 +534,7 @@ async fn company_branches_are_set_and_removed_and_bad_input_changes_nothing() {
     let refused = alice.get("/my/company").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.html.contains("belongs to no company"));
+    assert!(!refused.html.contains(r#"<a href="/my/company">"#));
 }
 
 #[tokio::test]
@@ -669,6 +674,131 @@ async fn a_claim_is_added_verified_by_the_operator_and_revoked() {
     );
     assert_eq!(
         portal.store.claim(domain.id).await.unwrap().unwrap().state,
+        ClaimState::Verified
+    );
+}
+
+/// The text of the `<code class="secret">` after `label` on the page.
+fn secret_after(shown: &Shown, label: &str) -> String {
+    let at = shown.html.find(label).expect("the label");
+    let rest = &shown.html[at..];
+    let start = rest.find(r#"<code class="secret">"#).unwrap() + r#"<code class="secret">"#.len();
+    rest[start..].split('<').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_domain_is_proven_by_its_txt_record_and_an_address_by_its_mailed_code() {
+    let portal = portal().await;
+    company(&portal).await;
+    let published = Arc::new(Mutex::new(Vec::new()));
+    let resolver = dns_server("_callex-challenge.example.com", published.clone()).await;
+    let (relay, mut mails) = smtp_relay().await;
+    let checks = web::claims::ClaimChecks {
+        resolver: Some(resolver),
+        smtp_relay: Some(("127.0.0.1".into(), relay.port())),
+        smtp_from: Some("claims@callex.test".into()),
+    };
+    let router =
+        web::router(web::AppState::new(portal.store.clone(), "callex").with_claim_checks(checks));
+
+    let mut acme = Browser::new(&router);
+    acme.get("/login").await;
+    acme.post(
+        "/login",
+        &[
+            ("email", "acme@example.com"),
+            ("password", "correct horse battery"),
+        ],
+    )
+    .await;
+    acme.get("/my/claims").await;
+    let claimed = acme
+        .post(
+            "/my/claims",
+            &[
+                ("kind", "domain"),
+                ("value", "example.com"),
+                ("number", "6200-6200#082"),
+            ],
+        )
+        .await;
+    let record = secret_after(&claimed, "<dt>Text</dt>");
+    assert!(record.starts_with("callex-verify="), "{record}");
+    let company = member(&portal, "acme@example.com").await;
+    let domain = portal.store.claims_of(company.id).await.unwrap()[0].clone();
+    let verify = format!("/my/claims/{}/verify", domain.id);
+    // Not published yet: the page says where it should be.
+    let early = acme.post(&verify, &[]).await;
+    assert!(early.html.contains("flash error"), "{}", early.html);
+    assert!(early.html.contains("_callex-challenge.example.com"));
+    assert_eq!(
+        portal.store.claim(domain.id).await.unwrap().unwrap().state,
+        ClaimState::Pending
+    );
+    published.lock().unwrap().push(record);
+    let verified = acme.post(&verify, &[]).await;
+    assert!(
+        verified.html.contains("example.com is verified"),
+        "{}",
+        verified.html
+    );
+
+    let mut carol = Browser::new(&router);
+    carol.get("/login").await;
+    carol
+        .post(
+            "/login",
+            &[
+                ("email", "carol@example.com"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    carol.get("/my/claims").await;
+    let claimed = carol
+        .post(
+            "/my/claims",
+            &[
+                ("kind", "email"),
+                ("value", "carol@example.com"),
+                ("number", "02-6200-6200-082"),
+            ],
+        )
+        .await;
+    assert!(
+        claimed
+            .html
+            .contains("A code was sent to the address carol@example.com"),
+        "{}",
+        claimed.html
+    );
+    let mail = mails.recv().await.expect("the code mail");
+    let code: String = mail
+        .split("The code is ")
+        .nth(1)
+        .expect("a code in the mail")
+        .chars()
+        .take(6)
+        .collect();
+    let carol_id = member(&portal, "carol@example.com").await.id;
+    let email = portal.store.claims_of(carol_id).await.unwrap()[0].clone();
+    let page = carol.get("/my/claims").await;
+    assert!(page
+        .html
+        .contains(&format!(r#"<label for="code-{}">"#, email.id)));
+    let verified = carol
+        .post(
+            &format!("/my/claims/{}/verify", email.id),
+            &[("code", &code)],
+        )
+        .await;
+    assert!(
+        verified.html.contains("carol@example.com is verified"),
+        "{}",
+        verified.html
+    );
+    assert_eq!(
+        portal.store.claim(email.id).await.unwrap().unwrap().state,
         ClaimState::Verified
     );
 }

@@ -297,6 +297,8 @@ pub struct Chrome {
     /// The member logged in, by name.
     pub who: Option<String>,
     pub operator: bool,
+    /// In a company (its own account, a member or an admin): the nav links
+    /// the company page.
     pub company: bool,
     pub csrf: String,
     pub flash: Option<Flash>,
@@ -311,8 +313,11 @@ impl Chrome {
             title: title.into(),
             who: member.map(|m| m.display_name.clone()),
             operator: visitor.is_operator(),
-            company: member
-                .is_some_and(|m| m.kind == MemberKind::Company || m.role == Role::CompanyAdmin),
+            company: member.is_some_and(|m| {
+                m.kind == MemberKind::Company
+                    || m.company_id.is_some()
+                    || m.role == Role::CompanyAdmin
+            }),
             csrf: visitor.csrf(),
             flash: visitor.flash.clone(),
             lang: member
