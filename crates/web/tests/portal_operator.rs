@@ -176,7 +176,11 @@ async fn the_operator_approves_one_purchase_and_rejects_another_with_a_reason() 
             &[("reason", "  ")],
         )
         .await;
-    assert!(refused.html.contains("Say why order"), "{}", refused.html);
+    assert!(
+        refused.html.contains("a rejection needs a reason"),
+        "{}",
+        refused.html
+    );
 
     let approved = olga
         .post(&format!("/operator/approvals/{}/approve", vns.id), &[])

@@ -139,7 +139,7 @@ async fn claims_page(
                 key: held.number,
             })
             .collect(),
-        company: me.kind == MemberKind::Company || me.company_id.is_some(),
+        company: me.kind == MemberKind::Company,
         challenge,
         typed,
         error,

@@ -168,19 +168,11 @@ pub async fn reject(
     Path(id): Path<i64>,
     posted: CsrfForm<RejectForm>,
 ) -> Response {
-    let reason = posted.form.reason.trim();
-    let rejected = if reason.is_empty() {
-        Err(PortalError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            detail: format!("Say why order {id} is rejected: the buyer is shown the reason."),
-        })
-    } else {
-        state
-            .store
-            .reject_order(id, Actor::Operator, reason, now_millis())
-            .await
-            .map_err(PortalError::from)
-    };
+    // The store wants a reason, and says so.
+    let rejected = state
+        .store
+        .reject_order(id, Actor::Operator, &posted.form.reason, now_millis())
+        .await;
     after(rejected, APPROVALS, APPROVALS, |order| {
         format!(
             "Order {} is rejected; {} is for sale again.",
@@ -447,7 +439,7 @@ pub async fn top_up(
         &state.store,
         MemberId(id),
         &form.amount,
-        form.currency.trim().to_ascii_uppercase(),
+        form.currency.trim().to_owned(),
         key,
     )
     .await;
