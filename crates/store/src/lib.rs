@@ -257,6 +257,9 @@ impl Members for Store {
     async fn members(&self, page: Page) -> Result<Vec<Member>> {
         dispatch!(self.members(page))
     }
+    async fn company_members(&self, company: MemberId, page: Page) -> Result<Vec<Member>> {
+        dispatch!(self.company_members(company, page))
+    }
     async fn member_by_email(&self, email: &str) -> Result<Option<Member>> {
         dispatch!(self.member_by_email(email))
     }

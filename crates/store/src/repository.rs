@@ -28,6 +28,14 @@ pub trait Members {
     /// Members in id order.
     fn members(&self, page: Page) -> impl Future<Output = Result<Vec<Member>>> + Send;
 
+    /// The members of `company` (the company itself not among them), in id
+    /// order.
+    fn company_members(
+        &self,
+        company: MemberId,
+        page: Page,
+    ) -> impl Future<Output = Result<Vec<Member>>> + Send;
+
     /// The member with this e-mail, ignoring case.
     fn member_by_email(&self, email: &str) -> impl Future<Output = Result<Option<Member>>> + Send;
 }

@@ -552,11 +552,15 @@ pub async fn set_branch(
     ApiPath((id, country)): ApiPath<(i64, String)>,
     ApiJson(body): ApiJson<SetBranch>,
 ) -> Result<Json<BranchView>, ApiError> {
-    let company = visible_member(&state, &caller, id).await?;
-    let branch = state
-        .store
-        .set_branch(company.id, &country, &body.destination.into(), body.default)
-        .await?;
+    let branch = set_branch_of(
+        &state,
+        &caller,
+        id,
+        &country,
+        &body.destination.into(),
+        body.default,
+    )
+    .await?;
     Ok(Json(branch.into()))
 }
 
@@ -577,10 +581,49 @@ pub async fn remove_branch(
     Extension(caller): Extension<Caller>,
     ApiPath((id, country)): ApiPath<(i64, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let company = visible_member(&state, &caller, id).await?;
-    if state.store.remove_branch(company.id, &country).await? {
-        Ok(StatusCode::NO_CONTENT)
+    remove_branch_of(&state, &caller, id, &country).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Creates or replaces company `id`'s branch in `country` as `caller`
+/// (the API's PUT, the portal's form): a company the caller does not see
+/// is unknown, a country without a numbering plan is refused (no call is
+/// ever for it), and the store checks the rest.
+pub async fn set_branch_of(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    country: &str,
+    destination: &BranchDestination,
+    default: bool,
+) -> Result<Branch, ApiError> {
+    let company = visible_member(state, caller, id).await?;
+    let code = country.trim().to_ascii_uppercase();
+    if code.len() != 2 || numbering::dialing_rules(&code).is_none() {
+        let shown: String = country.chars().take(40).collect();
+        return Err(ApiError::Invalid(format!(
+            "country {shown:?} is not a country the exchange knows: an ISO 3166-1 alpha-2 code \
+             with a numbering plan (KR, US, DE)"
+        )));
+    }
+    Ok(state
+        .store
+        .set_branch(company.id, &code, destination, default)
+        .await?)
+}
+
+/// Removes company `id`'s branch in `country` as `caller`; `NotFound` if
+/// there is none.
+pub async fn remove_branch_of(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    country: &str,
+) -> Result<(), ApiError> {
+    let company = visible_member(state, caller, id).await?;
+    if state.store.remove_branch(company.id, country).await? {
+        Ok(())
     } else {
-        Err(no_branch(id, &country))
+        Err(no_branch(id, country))
     }
 }

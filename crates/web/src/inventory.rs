@@ -1,8 +1,9 @@
 //! The number inventory from the operator's side: reading listings as an
-//! operator writes them (a CSV row, a JSON object) into what the store
+//! operator writes them (a CSV file, a JSON object) into what the store
 //! keeps, with one reason per bad listing — shared by `callex numbers
-//! import` and `POST /api/v1/inventory` so both accept and refuse the same
-//! things — and the public search, `GET /api/v1/numbers/available`.
+//! import`, the portal's inventory page and `POST /api/v1/inventory` so all
+//! accept and refuse the same things — and the public search,
+//! `GET /api/v1/numbers/available`.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -14,7 +15,10 @@ use numbering::{golden, Number, NumberKind as Kind, E164};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use store::inventory::{MAX_SEARCH_LIMIT, PRICE_SCALE};
-use store::{Inventory, InventorySearch, Listing, ListingKind, NewListing, Premium, StoreError};
+use store::{
+    ImportOutcome, Inventory, InventorySearch, Listing, ListingKind, NewListing, Premium,
+    StoreError,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::problem::{ApiError, ApiJson, ApiQuery, Problem};
@@ -189,6 +193,216 @@ pub fn read_listings<'a>(
         Ok(listings)
     } else {
         Err(bad)
+    }
+}
+
+/// The CSV columns, in the order the operator usually writes them;
+/// `premium` may be left out.
+pub const CSV_COLUMNS: [&str; 8] = [
+    "number",
+    "kind",
+    "country",
+    "area_code",
+    "price",
+    "monthly",
+    "currency",
+    "premium",
+];
+
+/// A CSV row refused: the line it starts on (the header is line 1) and a
+/// sentence saying what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// The listings of a CSV file, each with the line it starts on.
+#[derive(Debug, Default)]
+pub struct CsvListings {
+    pub listings: Vec<NewListing>,
+    pub lines: Vec<u64>,
+}
+
+impl CsvListings {
+    /// The rows of the numbers an import found already listed.
+    pub fn already_listed(&self, outcome: &ImportOutcome) -> Vec<BadRow> {
+        outcome
+            .already_listed
+            .iter()
+            .map(|&i| BadRow {
+                line: self.lines[i],
+                reason: format!(
+                    "number {} is already in the inventory",
+                    self.listings[i].number
+                ),
+            })
+            .collect()
+    }
+}
+
+/// Reads listings from CSV text with a header line naming the columns
+/// ([`CSV_COLUMNS`]): every listing with its line, or every bad row (a bad
+/// header is line 1). `progress` is told the bytes read so far, every few
+/// thousand rows.
+pub fn read_csv(
+    input: impl std::io::Read,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CsvListings, Vec<BadRow>> {
+    let mut csv = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(Lines::new(input));
+    let headers = csv
+        .headers()
+        .map_err(|err| {
+            vec![BadRow {
+                line: 1,
+                reason: format!("cannot read the header line: {}", csv_reason(&err)),
+            }]
+        })?
+        .clone();
+    check_header(&headers).map_err(|reason| vec![BadRow { line: 1, reason }])?;
+
+    let mut reader = BatchReader::new("line");
+    let mut read = CsvListings::default();
+    let mut bad = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        // Where the record starts: a quoted field may span lines, and
+        // blank lines before it are skipped.
+        let outcome = csv.read_record(&mut record);
+        let after = match &outcome {
+            Ok(_) => record.position(),
+            Err(err) => err.position(),
+        };
+        let line = match after {
+            Some(after) => csv.get_mut().record_line(after.byte()),
+            None => csv.position().line(),
+        };
+        match outcome {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(err) => {
+                bad.push(BadRow {
+                    line,
+                    reason: csv_reason(&err),
+                });
+                continue;
+            }
+        }
+        if read.lines.len() % 4096 == 0 {
+            progress(csv.position().byte());
+        }
+        let position = usize::try_from(line).unwrap_or(usize::MAX);
+        let listing = record
+            .deserialize::<ListingInput>(Some(&headers))
+            .map_err(|err| csv_reason(&err))
+            .and_then(|input| reader.read(position, &input));
+        match listing {
+            Ok(listing) => {
+                read.listings.push(listing);
+                read.lines.push(line);
+            }
+            Err(reason) => bad.push(BadRow { line, reason }),
+        }
+    }
+    if bad.is_empty() {
+        Ok(read)
+    } else {
+        Err(bad)
+    }
+}
+
+/// The CSV input, keeping what the reader has taken but no record has
+/// passed yet, to tell the line a record starts on: the csv crate puts a
+/// record's position at the end of the record before it, blank lines
+/// included, so its own line numbers drift after a blank line.
+struct Lines<R> {
+    inner: R,
+    /// The bytes read from `window_start` on.
+    window: Vec<u8>,
+    window_start: u64,
+    /// Line breaks before `window_start`.
+    breaks_before: u64,
+}
+
+impl<R> Lines<R> {
+    fn new(inner: R) -> Lines<R> {
+        Lines {
+            inner,
+            window: Vec::new(),
+            window_start: 0,
+            breaks_before: 0,
+        }
+    }
+
+    /// The line (from 1) of a record the reader placed at `byte`: the
+    /// first line from there that is not blank. What is before `byte` is
+    /// forgotten; records come in order.
+    fn record_line(&mut self, byte: u64) -> u64 {
+        let passed = usize::try_from(byte.saturating_sub(self.window_start))
+            .unwrap_or(usize::MAX)
+            .min(self.window.len());
+        self.breaks_before += line_breaks(&self.window[..passed]);
+        self.window.drain(..passed);
+        self.window_start += passed as u64;
+        let blank = self
+            .window
+            .iter()
+            .position(|b| !matches!(b, b'\n' | b'\r'))
+            .unwrap_or(self.window.len());
+        self.breaks_before + line_breaks(&self.window[..blank]) + 1
+    }
+}
+
+fn line_breaks(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+impl<R: std::io::Read> std::io::Read for Lines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.window.extend_from_slice(&buf[..read]);
+        Ok(read)
+    }
+}
+
+fn check_header(headers: &csv::StringRecord) -> Result<(), String> {
+    for name in headers {
+        if !CSV_COLUMNS.contains(&name) {
+            return Err(format!(
+                "unknown column {:?}; the columns are {}",
+                cut(name),
+                CSV_COLUMNS.join(",")
+            ));
+        }
+    }
+    let missing: Vec<&str> = CSV_COLUMNS[..7]
+        .iter()
+        .copied()
+        .filter(|&column| !headers.iter().any(|name| name == column))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the header lacks {}; the columns are {} (premium optional)",
+            missing.join(", "),
+            CSV_COLUMNS.join(",")
+        ));
+    }
+    Ok(())
+}
+
+fn csv_reason(err: &csv::Error) -> String {
+    match err.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+            Some(field) => format!("column {}: {}", field + 1, err.kind()),
+            None => err.kind().to_string(),
+        },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields where the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".to_owned(),
+        _ => err.to_string(),
     }
 }
 
@@ -528,4 +742,44 @@ fn summary(problems: impl Iterator<Item = String>) -> String {
         text.push_str(&format!("; and {} more", all.len() - 20));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csv_file_is_read_whole_or_its_bad_rows_are_named_by_line() {
+        let good = "number,kind,country,area_code,price,monthly,currency\r\n\
+                    +82 2 6185 3091,e164,KR,2,5000,1100,KRW\r\n\
+                    \r\n\
+                    6200-6200#082,vns,KR,,990000,1100,KRW\n\
+                    \n\
+                    \n\
+                    +82 2 6185 3092,e164,KR,\"\n2\",5000,1100,KRW\n\
+                    +82 2 6185 3093,e164,KR,2,5000,1100,KRW";
+        let read = read_csv(good.as_bytes(), &mut |_| {}).expect("good rows");
+        // Blank lines count, as does the line break inside a quoted field.
+        assert_eq!(read.lines, [2, 4, 7, 9]);
+        assert_eq!(read.listings[1].number, "62006200#082");
+
+        let bad = "number,kind,country,area_code,price,monthly,currency\n\
+                   +82 2 6185 3091,e164,KR,2,5000,1100,KRW\n\
+                   +82 2 6185 3092,e164,XX,2,5000,1100,KRW\n\
+                   \"+82 2 6185\n3091\",e164,KR,2,5000,1100,KRW\n\
+                   +82 2 6185 3093,e164,KR,2,5000\n";
+        let rows = read_csv(bad.as_bytes(), &mut |_| {}).unwrap_err();
+        let lines: Vec<u64> = rows.iter().map(|row| row.line).collect();
+        assert_eq!(lines, [3, 4, 6], "{rows:?}");
+        assert!(rows[0].reason.contains("unknown country"));
+        assert!(rows[2].reason.contains("5 fields where the header has 7"));
+
+        for header in [
+            "number,kind,country,price,monthly,currency",
+            "number,colour",
+        ] {
+            let rows = read_csv(header.as_bytes(), &mut |_| {}).unwrap_err();
+            assert_eq!(rows[0].line, 1, "{header}");
+        }
+    }
 }

@@ -250,6 +250,26 @@ pub(crate) fn hold_ms(state: &AppState) -> i64 {
     i64::try_from(state.order_hold.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The operator credits `member`'s prepaid balance with `amount` as
+/// written (a decimal string): the API's top-up and the portal's form. The
+/// same key again is the same top-up.
+pub async fn top_up(
+    store: &Store,
+    member: MemberId,
+    amount: &str,
+    currency: String,
+    idempotency_key: String,
+) -> Result<TopupOutcome, ApiError> {
+    let amount = crate::inventory::amount("amount", amount).map_err(ApiError::Invalid)?;
+    let topup = Topup {
+        member,
+        amount,
+        currency,
+        idempotency_key,
+    };
+    Ok(store.top_up(&topup, Actor::Operator, now_millis()).await?)
+}
+
 /// Order `id` with its events, as of `now`.
 async fn view(store: &Store, id: i64, now: i64) -> Result<OrderView, ApiError> {
     let order = store
@@ -502,21 +522,17 @@ pub async fn approvals(State(state): State<AppState>) -> Result<Json<Vec<OrderVi
 )]
 pub async fn create_topup(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CreateTopup>,
 ) -> Result<(StatusCode, Json<TopupView>), ApiError> {
-    let amount = crate::inventory::amount("amount", &body.amount).map_err(ApiError::Invalid)?;
-    let topup = Topup {
-        member: MemberId(id),
-        amount,
-        currency: body.currency,
-        idempotency_key: body.idempotency_key,
-    };
-    let outcome = state
-        .store
-        .top_up(&topup, actor_of(&caller), now_millis())
-        .await?;
+    let outcome = top_up(
+        &state.store,
+        MemberId(id),
+        &body.amount,
+        body.currency,
+        body.idempotency_key,
+    )
+    .await?;
     let status = if outcome.replayed {
         StatusCode::OK
     } else {

@@ -700,3 +700,40 @@ async fn a_member_changes_their_password_with_the_current_one_and_tokens_are_rev
     let after = world.send(&Method::GET, &tokens, &plaintext, None).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_branch_in_a_country_without_a_numbering_plan_is_refused_and_changes_nothing() {
+    let world = world().await;
+    let before = world.store.branches(world.victim_company).await.unwrap();
+    let body = r#"{"destination": {"pstn": "+82 2 6200 6200"}}"#;
+    for country in ["ZZ", "XX", "KOR", "K1"] {
+        let answer = world
+            .send(
+                &Method::PUT,
+                &format!(
+                    "/api/v1/members/{}/branches/{country}",
+                    world.victim_company
+                ),
+                &world.victim_token,
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{country}: {:?}",
+            answer.body
+        );
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("not a country the exchange knows")),
+            "{country}: {:?}",
+            answer.body
+        );
+    }
+    assert_eq!(
+        world.store.branches(world.victim_company).await.unwrap(),
+        before
+    );
+}

@@ -203,6 +203,16 @@ impl Members for ThisStore {
         rows.iter().map(member_from_row).collect()
     }
 
+    async fn company_members(&self, company: MemberId, page: Page) -> Result<Vec<Member>> {
+        let rows = sqlx::query(sql::COMPANY_MEMBERS_PAGE)
+            .bind(company.0)
+            .bind(page.after)
+            .bind(page.sql_limit())
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(member_from_row).collect()
+    }
+
     async fn member_by_email(&self, email: &str) -> Result<Option<Member>> {
         // Whatever is not an e-mail address is nobody's.
         let Ok(key) = email_key(email) else {

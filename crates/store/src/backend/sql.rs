@@ -62,6 +62,11 @@ pub(crate) const MEMBERS_PAGE: &str = concat!(
     member_columns!(),
     " FROM members WHERE id > $1 ORDER BY id LIMIT $2"
 );
+pub(crate) const COMPANY_MEMBERS_PAGE: &str = concat!(
+    "SELECT ",
+    member_columns!(),
+    " FROM members WHERE company_id = $1 AND id <> $1 AND id > $2 ORDER BY id LIMIT $3"
+);
 
 // Numbers.
 pub(crate) const INSERT_NUMBER: &str =

@@ -3,6 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use store::now_millis;
@@ -34,28 +35,61 @@ pub async fn home(visitor: Visitor) -> Response {
 
 #[derive(Template)]
 #[template(path = "numbers.html")]
-struct NumbersPage<'a> {
+struct NumbersPage {
     page: Chrome,
-    query: &'a AvailableQuery,
-    error: Option<String>,
-    results: Vec<ListingView>,
-    searched: bool,
-    /// The next page's address, if there is one.
-    next: Option<String>,
+    found: Searched,
     /// What this page's "Buy" buttons send as their idempotency keys'
     /// prefix: pressing one twice is one order.
     buy_key: String,
     signed_in: bool,
 }
 
-pub async fn search(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    RawQuery(raw): RawQuery,
-) -> Response {
+/// A search of the numbers for sale as a page shows it: the public
+/// `/numbers` and the operator's inventory.
+#[derive(Debug)]
+pub(super) struct Searched {
+    /// The page's address, where the search form and "More" go.
+    pub action: &'static str,
+    pub query: AvailableQuery,
+    pub error: Option<String>,
+    pub results: Vec<ListingView>,
+    pub searched: bool,
+    /// The next page's address, if there is one.
+    pub next: Option<String>,
+}
+
+impl Searched {
+    /// No search yet: an empty form.
+    pub fn none(action: &'static str) -> Searched {
+        Searched {
+            action,
+            query: AvailableQuery::default(),
+            error: None,
+            results: Vec::new(),
+            searched: false,
+            next: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        if self.error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        }
+    }
+}
+
+/// Runs the search the query string `raw` asks for (the API's
+/// [`AvailableQuery`]), for the page at `action`.
+pub(super) async fn search_numbers(
+    state: &AppState,
+    action: &'static str,
+    raw: Option<&str>,
+) -> Searched {
     let mut error = None;
-    let query: AvailableQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .unwrap_or_else(|err| {
+    let query: AvailableQuery =
+        serde_urlencoded::from_str(raw.unwrap_or("")).unwrap_or_else(|err| {
             error = Some(format!("This search cannot be read: {err}."));
             AvailableQuery::default()
         });
@@ -75,7 +109,7 @@ pub async fn search(
                                 ..query.clone()
                             };
                             let pairs = serde_urlencoded::to_string(more.as_pairs());
-                            format!("/numbers?{}", pairs.unwrap_or_default())
+                            format!("{action}?{}", pairs.unwrap_or_default())
                         });
                     }
                     results = found.into_iter().map(ListingView::from).collect();
@@ -83,20 +117,28 @@ pub async fn search(
             },
         }
     }
-    let page = NumbersPage {
-        page: Chrome::new(&visitor, "Numbers for sale"),
-        query: &query,
+    Searched {
+        action,
+        query,
         error,
         results,
         searched,
         next,
+    }
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let found = search_numbers(&state, "/numbers", raw.as_deref()).await;
+    let status = found.status();
+    let page = NumbersPage {
+        page: Chrome::new(&visitor, "Numbers for sale"),
+        found,
         buy_key: random_hex(),
         signed_in: visitor.member.is_some(),
-    };
-    let status = if page.error.is_some() {
-        axum::http::StatusCode::BAD_REQUEST
-    } else {
-        axum::http::StatusCode::OK
     };
     super::render_with(&visitor, status, &page)
 }
@@ -309,7 +351,7 @@ pub async fn cancel(
         let order = own_order(&state, &signed, id).await?;
         if order.state == OrderState::Assigned {
             return Err(PortalError {
-                status: axum::http::StatusCode::CONFLICT,
+                status: StatusCode::CONFLICT,
                 detail: "A number you hold is released, not cancelled.".to_owned(),
             });
         }

@@ -13,7 +13,10 @@
 
 mod account;
 mod auth;
+mod claims;
+mod company;
 mod market;
+mod operator;
 mod terminals;
 mod throttle;
 
@@ -66,6 +69,28 @@ pub fn router() -> Router<AppState> {
         .route(
             "/my/account/tokens/{id}/revoke",
             post(account::revoke_token),
+        )
+        .route("/my/claims", get(claims::page).post(claims::add))
+        .route("/my/claims/{id}/verify", post(claims::verify))
+        .route("/my/claims/{id}/revoke", post(claims::revoke))
+        .route("/my/company", get(company::page))
+        .route("/my/company/branches", post(company::set_branch))
+        .route(
+            "/my/company/branches/{country}/remove",
+            post(company::remove_branch),
+        )
+        .route("/operator", get(operator::overview))
+        .route("/operator/approvals", get(operator::approvals))
+        .route("/operator/approvals/{id}/approve", post(operator::approve))
+        .route("/operator/approvals/{id}/reject", post(operator::reject))
+        .route("/operator/inventory", get(operator::inventory))
+        .route("/operator/inventory/import", post(operator::import))
+        .route("/operator/members", get(operator::members))
+        .route("/operator/members/{id}", get(operator::member))
+        .route("/operator/members/{id}/topups", post(operator::top_up))
+        .route(
+            "/operator/members/{id}/claims/{claim}/verify",
+            post(operator::verify_claim),
         )
 }
 
@@ -278,6 +303,8 @@ pub struct Chrome {
     /// The member logged in, by name.
     pub who: Option<String>,
     pub operator: bool,
+    /// In a company (its own account, a member or an admin): the nav links
+    /// the company page.
     pub company: bool,
     pub csrf: String,
     pub flash: Option<Flash>,
@@ -292,8 +319,11 @@ impl Chrome {
             title: title.into(),
             who: member.map(|m| m.display_name.clone()),
             operator: visitor.is_operator(),
-            company: member
-                .is_some_and(|m| m.kind == MemberKind::Company || m.role == Role::CompanyAdmin),
+            company: member.is_some_and(|m| {
+                m.kind == MemberKind::Company
+                    || m.company_id.is_some()
+                    || m.role == Role::CompanyAdmin
+            }),
             csrf: visitor.csrf(),
             flash: visitor.flash.clone(),
             lang: member

@@ -1,6 +1,11 @@
-//! One in-process request to the router, as the API tests send them.
+//! One in-process request to the router, as the API tests send them;
+//! [`portal`], a browser for the portal's pages; and [`peers`], the DNS
+//! server and SMTP relay the claims' checks reach.
 
 #![allow(dead_code)] // each test binary uses its own part of this
+
+pub mod peers;
+pub mod portal;
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Method, Request, StatusCode};
