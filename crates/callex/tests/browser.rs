@@ -110,7 +110,48 @@ async fn the_portal_works_without_javascript_and_from_the_keyboard() {
     portal.finish();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_approves_a_premium_purchase_in_the_portal() {
+    require_chromium();
+    let portal = Portal::start("browser-approve");
+    let driver = Chromedriver::start(&portal.dir);
+    let member = Browser::start(&driver, &portal, Javascript::On).await;
+    let operator = Browser::start(&driver, &portal, Javascript::On).await;
+    member
+        .run("premium-approval", async {
+            let buyer = Newcomer {
+                name: "Seo-yeon Lee",
+                email: "seoyeon@example.net",
+            };
+            let ops = Newcomer {
+                name: "Operator",
+                email: "ops@example.net",
+            };
+            portal.operator_account(&ops).await?;
+            log_in(&operator, &ops).await?;
+            sign_up_from_the_home_page(&member, &buyer).await?;
+            operator_approves_a_premium_purchase(&member, &operator).await
+        })
+        .await;
+    member.close().await;
+    operator.close().await;
+    drop(driver);
+    portal.finish();
+}
+
 // The scenarios' steps, each as a person does it and sees it.
+
+/// Logs in from the home page's "Log in" link.
+async fn log_in(browser: &Browser, member: &Newcomer) -> Result<()> {
+    browser.open("/").await?;
+    browser.follow_link("Log in").await?;
+    browser.see_heading("Log in").await?;
+    browser.fill("E-mail address", member.email).await?;
+    browser.fill("Password", PASSWORD).await?;
+    browser.press("Log in").await?;
+    browser.see_heading("My numbers").await?;
+    browser.see(&format!("Logged in as {}.", member.name)).await
+}
 
 /// Someone who opens an account in the scenario.
 struct Newcomer {
@@ -201,16 +242,7 @@ async fn log_out_and_back_in(browser: &Browser, member: &Newcomer, digits: &str)
         my.as_deref().is_ok_and(|path| path.starts_with("/login")),
         "/my after logging out is {my:?}, not the log-in page"
     );
-    browser.open("/").await?;
-    browser.follow_link("Log in").await?;
-    browser.see_heading("Log in").await?;
-    browser.fill("E-mail address", member.email).await?;
-    browser.fill("Password", PASSWORD).await?;
-    browser.press("Log in").await?;
-    browser.see_heading("My numbers").await?;
-    browser
-        .see(&format!("Logged in as {}.", member.name))
-        .await?;
+    log_in(browser, member).await?;
     holds(browser, digits).await
 }
 
@@ -338,11 +370,6 @@ async fn download_the_profile(browser: &Browser, digits: &str, downloads: &Path)
 
 /// A member buys the golden number, which waits for approval; the operator
 /// approves it on /operator/approvals; the member then sees it held.
-// TODO: call from a scenario once /operator/approvals is merged; it expects
-// the operator (a member with the operator role, logged in in `operator`, a
-// second browser session) to see each requested order as a row holding the
-// number's digits with an "Approve" button (and "Reject").
-#[expect(dead_code, reason = "/operator/approvals is not merged yet")]
 async fn operator_approves_a_premium_purchase(member: &Browser, operator: &Browser) -> Result<()> {
     member.open("/numbers?country=KR&contains=7777").await?;
     member.press_in_row(GOLDEN, "Buy").await?;
@@ -413,6 +440,36 @@ impl Portal {
 
     /// The operator credits the member with `email` (money received by bank
     /// transfer, say).
+    /// An operator's portal account, made through the operator API.
+    async fn operator_account(&self, who: &Newcomer) -> Result<()> {
+        tokio::task::block_in_place(|| {
+            let new = json!({"kind": "individual", "name": who.name, "email": who.email, "country": "KR"});
+            let (status, body) = self.operator("POST", "/api/v1/members", Some(&new.to_string()));
+            ensure!(status == 201, "adding the operator: {status} {body}");
+            let id = serde_json::from_str::<Value>(&body)?["id"]
+                .as_i64()
+                .context("the new member's id")?;
+            let role = json!({"role": "operator"}).to_string();
+            let (status, body) =
+                self.operator("PUT", &format!("/api/v1/members/{id}"), Some(&role));
+            ensure!(
+                status == 200,
+                "making member {id} an operator: {status} {body}"
+            );
+            let password = json!({"password": PASSWORD}).to_string();
+            let (status, body) = self.operator(
+                "POST",
+                &format!("/api/v1/members/{id}/password"),
+                Some(&password),
+            );
+            ensure!(
+                status == 204,
+                "setting the operator's password: {status} {body}"
+            );
+            Ok(())
+        })
+    }
+
     async fn top_up(&self, email: &str, amount: &str) -> Result<()> {
         tokio::task::block_in_place(|| {
             let (status, body) = self.operator("GET", "/api/v1/members?limit=100", None);
@@ -537,7 +594,10 @@ struct Browser {
 impl Browser {
     async fn start(driver: &Chromedriver, portal: &Portal, javascript: Javascript) -> Browser {
         let dir = portal.dir.clone();
-        let profile = dir.join("chromium-profile");
+        // Each session its own profile: two may run side by side.
+        static SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let session = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let profile = dir.join(format!("chromium-profile-{session}"));
         let downloads = dir.join("downloads");
         std::fs::create_dir_all(&downloads).expect("create the downloads directory");
         let mut prefs = json!({
