@@ -41,6 +41,7 @@ pub mod directory;
 pub mod inventory;
 pub mod operator;
 pub mod orders;
+pub mod periodic;
 pub mod portal;
 pub mod problem;
 pub mod provisioning;

@@ -228,20 +228,14 @@ pub const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// Expires run-out holds every `every` until aborted; a failed sweep is
 /// logged and the next one tries again.
 pub fn spawn_hold_expiry(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match store.expire_holds(now_millis()).await {
-                Ok(0) => {}
-                Ok(expired) => {
-                    tracing::info!(expired, "purchase holds ran out; numbers for sale again")
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "expiring purchase holds failed; the next sweep tries again")
-                }
+    crate::periodic::every(every, "expiring purchase holds", move || {
+        let store = store.clone();
+        async move {
+            let expired = store.expire_holds(now_millis()).await?;
+            if expired > 0 {
+                tracing::info!(expired, "purchase holds ran out; numbers for sale again");
             }
+            Ok(())
         }
     })
 }

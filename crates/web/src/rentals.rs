@@ -185,27 +185,20 @@ pub async fn run_once(store: &Store, month: BillingMonth) -> Result<(RentalRun, 
 /// failed run is logged and the next one tries again (it charges only what
 /// is still due).
 pub fn spawn_rental_run(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match run_once(&store, BillingMonth::of(now_millis())).await {
-                Ok((run, returned)) => {
-                    if !run.charged.is_empty() || returned > 0 {
-                        tracing::info!(
-                            month = %run.month,
-                            charged = run.charged.len(),
-                            in_arrears = run.arrears.len(),
-                            back_on_sale = returned,
-                            "rental run"
-                        );
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "the rental run failed; the next one tries again")
-                }
+    crate::periodic::every(every, "the rental run", move || {
+        let store = store.clone();
+        async move {
+            let (run, returned) = run_once(&store, BillingMonth::of(now_millis())).await?;
+            if !run.charged.is_empty() || returned > 0 {
+                tracing::info!(
+                    month = %run.month,
+                    charged = run.charged.len(),
+                    in_arrears = run.arrears.len(),
+                    back_on_sale = returned,
+                    "rental run"
+                );
             }
+            Ok(())
         }
     })
 }
