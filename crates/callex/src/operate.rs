@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 use store::prelude::*;
-use store::{Cdr, Member, Role};
+use store::{Cdr, Member, MemberProfile, Role};
 use switch::dialplan::{self, DialPlan};
 use web::operator::{self, GrantedNumber};
 use web::provisioning;
@@ -41,7 +41,7 @@ pub struct MemberAdd {
     company: bool,
     /// An operator: sees every member and the operator's pages of the
     /// portal (`/operator`).
-    #[arg(long, conflicts_with = "company")]
+    #[arg(long, conflicts_with = "company", requires = "password_stdin")]
     operator: bool,
     /// Read the member's portal password from the first line of standard
     /// input (`read -rs PW; echo "$PW" | callex member add ...`).
@@ -198,28 +198,29 @@ impl MemberCommand {
                     false => None,
                 };
                 let store = open(add.store).await?;
-                let added = async {
-                    let member = store
-                        .add_member(&NewMember {
-                            kind: if add.company {
-                                MemberKind::Company
-                            } else {
-                                MemberKind::Individual
-                            },
-                            display_name: add.name,
-                            email: add.email,
-                            country: add.country,
-                        })
-                        .await?;
-                    if let Some(phc) = &phc {
-                        store.set_password_hash(member.id, phc).await?;
+                let new = NewMember {
+                    kind: if add.company {
+                        MemberKind::Company
+                    } else {
+                        MemberKind::Individual
+                    },
+                    display_name: add.name,
+                    email: add.email,
+                    country: add.country,
+                };
+                let role = if add.operator {
+                    Role::Operator
+                } else {
+                    Role::Member
+                };
+                let added = match &phc {
+                    Some(phc) => {
+                        store
+                            .open_account(&new, phc, &MemberProfile::default(), role)
+                            .await
                     }
-                    if add.operator {
-                        store.set_role(member.id, Role::Operator, None).await?;
-                    }
-                    Ok::<_, StoreError>(member)
-                }
-                .await;
+                    None => store.add_member(&new).await,
+                };
                 store.close().await;
                 announce(&added?.id.to_string());
             }

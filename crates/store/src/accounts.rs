@@ -12,7 +12,7 @@ use std::future::Future;
 use std::str::FromStr;
 
 use crate::error::{Result, StoreError};
-use crate::model::{check_text, excerpt, text_enum, Member, MemberId, UnixMillis};
+use crate::model::{check_text, excerpt, text_enum, Member, MemberId, NewMember, UnixMillis};
 
 text_enum! {
     /// What a member may do through the API. An `operator` member acts
@@ -183,6 +183,18 @@ impl fmt::Debug for NewMemberToken {
 
 /// Members' accounts: profile, role, password hash, API tokens.
 pub trait Accounts {
+    /// Registers a member with their password's PHC string, profile and
+    /// role, in one transaction: all of it or, on any error, nothing. A
+    /// taken e-mail is a `Conflict`; a company admin (who needs a company)
+    /// is `Invalid` here — [`set_role`](Accounts::set_role) makes one.
+    fn open_account(
+        &self,
+        new: &NewMember,
+        phc: &str,
+        profile: &MemberProfile,
+        role: Role,
+    ) -> impl Future<Output = Result<Member>> + Send;
+
     /// Replaces the member's profile (after [`MemberProfile::normalised`]);
     /// `NotFound` for an unknown member. Returns the member as stored.
     fn set_profile(

@@ -395,6 +395,15 @@ impl ApiTokens for Store {
 }
 
 impl Accounts for Store {
+    async fn open_account(
+        &self,
+        new: &NewMember,
+        phc: &str,
+        profile: &MemberProfile,
+        role: Role,
+    ) -> Result<Member> {
+        dispatch!(self.open_account(new, phc, profile, role))
+    }
     async fn set_profile(&self, member: MemberId, profile: &MemberProfile) -> Result<Member> {
         dispatch!(self.set_profile(member, profile))
     }

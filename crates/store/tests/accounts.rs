@@ -16,6 +16,7 @@ on_both_engines!(
     a_company_has_one_branch_per_country_and_one_default,
     a_branch_rings_only_the_company_s_own_terminals,
     a_session_lasts_until_it_expires_or_is_closed,
+    an_account_opens_whole_or_not_at_all,
 );
 
 async fn add(store: &Store, name: &str, kind: MemberKind) -> Member {
@@ -327,4 +328,60 @@ async fn a_session_lasts_until_it_expires_or_is_closed(db: TestDb) {
 
     assert_eq!(store.purge_sessions(now + 60_000).await.unwrap(), 1);
     assert_eq!(store.session(&bobs.token, now).await.unwrap(), None);
+}
+
+async fn an_account_opens_whole_or_not_at_all(db: TestDb) {
+    let store = db.open().await;
+    let new = |email: &str| NewMember {
+        kind: MemberKind::Individual,
+        display_name: "Alice".into(),
+        email: Some(email.into()),
+        country: "KR".into(),
+    };
+    let profile = MemberProfile {
+        language: Some("ko".into()),
+        ..MemberProfile::default()
+    };
+    let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    let alice = store
+        .open_account(&new("alice@example.net"), phc, &profile, Role::Operator)
+        .await
+        .expect("an account");
+    assert_eq!(alice.role, Role::Operator);
+    assert_eq!(alice.profile.language.as_deref(), Some("ko"));
+    assert_eq!(
+        store.password_hash(alice.id).await.unwrap().as_deref(),
+        Some(phc)
+    );
+
+    let bad_profile = MemberProfile {
+        contact_pstn: Some("not a number".into()),
+        ..MemberProfile::default()
+    };
+    let refusals = [
+        store
+            .open_account(&new("ALICE@example.net"), phc, &profile, Role::Member)
+            .await,
+        store
+            .open_account(&new("bob@example.net"), phc, &bad_profile, Role::Member)
+            .await,
+        store
+            .open_account(&new("bob@example.net"), "", &profile, Role::Member)
+            .await,
+        store
+            .open_account(&new("bob@example.net"), phc, &profile, Role::CompanyAdmin)
+            .await,
+    ];
+    assert!(
+        matches!(refusals[0], Err(StoreError::Conflict { .. })),
+        "{:?}",
+        refusals[0]
+    );
+    for refused in &refusals[1..] {
+        assert!(
+            matches!(refused, Err(StoreError::Invalid { .. })),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(store.members(Page::first(10)).await.unwrap(), vec![alice]);
 }

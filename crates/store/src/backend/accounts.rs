@@ -14,9 +14,10 @@ use crate::accounts::{
 };
 use crate::backend::token;
 use crate::error::{violation, Result, StoreError};
+use crate::backend::sql;
 use crate::model::{
-    check_optional_text, check_text, country_code, limits, now_millis, Member, MemberId,
-    MemberKind, UnixMillis,
+    check_optional_text, check_text, country_code, email_key, limits, now_millis, Member,
+    MemberId, MemberKind, NewMember, UnixMillis,
 };
 use crate::repository::{Members, Numbers};
 
@@ -46,6 +47,60 @@ impl ThisStore {
 }
 
 impl Accounts for ThisStore {
+    async fn open_account(
+        &self,
+        new: &NewMember,
+        phc: &str,
+        profile: &MemberProfile,
+        role: Role,
+    ) -> Result<Member> {
+        new.validate()?;
+        check_text("password hash", phc, account_limits::PASSWORD_HASH)?;
+        let profile = profile.normalised()?;
+        if role == Role::CompanyAdmin {
+            return Err(StoreError::invalid(
+                "role",
+                "a company admin needs the company they administer; set the role after",
+            ));
+        }
+        let email_key = new.email.as_deref().map(email_key).transpose()?;
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(sql::INSERT_MEMBER)
+            .bind(new.kind.as_str())
+            .bind(&new.display_name)
+            .bind(&new.email)
+            .bind(&email_key)
+            .bind(country_code(&new.country)?)
+            .bind(now_millis())
+            .fetch_one(&mut *tx)
+            .await;
+        let id: i64 = match inserted {
+            Ok(row) => row.try_get("id")?,
+            Err(err) if violation(&err) == Some(ErrorKind::UniqueViolation) => {
+                drop(tx);
+                let email = new.email.as_deref().unwrap_or_default();
+                return Err(StoreError::conflict(format!(
+                    "e-mail {email} is registered to another member"
+                )));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        sqlx::query(
+            "UPDATE members SET password_hash = $2, language = $3, contact_pstn = $4, \
+             voip_elsewhere = $5, role = $6 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(phc)
+        .bind(&profile.language)
+        .bind(&profile.contact_pstn)
+        .bind(&profile.voip_elsewhere)
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.existing(MemberId(id)).await
+    }
+
     async fn set_profile(&self, member: MemberId, profile: &MemberProfile) -> Result<Member> {
         let profile = profile.normalised()?;
         let updated = sqlx::query(

@@ -11,7 +11,7 @@ use store::accounts::language_tag;
 use store::accounts::SESSION_MS;
 use store::now_millis;
 use store::prelude::*;
-use store::{Accounts, MemberProfile, Sessions};
+use store::{Accounts, MemberProfile, Role, Sessions};
 
 use super::{
     cookie, local_path, render, render_with, see_other, set_cookie, Chrome, CsrfForm, Flash,
@@ -140,16 +140,15 @@ async fn register(state: &AppState, form: &SignupForm) -> Result<store::Member, 
         });
     }
     let phc = hash_password(form.password.clone()).await?;
-    let member = state.store.add_member(&new).await?;
-    state.store.set_password_hash(member.id, &phc).await?;
-    if language.is_some() {
-        let profile = MemberProfile {
-            language,
-            ..MemberProfile::default()
-        };
-        return Ok(state.store.set_profile(member.id, &profile).await?);
-    }
-    Ok(member)
+    let profile = MemberProfile {
+        language,
+        ..MemberProfile::default()
+    };
+    // One transaction: a failure leaves no account without its password.
+    Ok(state
+        .store
+        .open_account(&new, &phc, &profile, Role::Member)
+        .await?)
 }
 
 fn invalid(detail: &str) -> PortalError {
