@@ -3,8 +3,10 @@
 //! number, the ledger summing to zero, a failed payment changing nothing,
 //! expiry releasing the number, idempotency keys.
 
+mod ledger;
 mod support;
 
+use ledger::{assert_ledger_balanced, balance};
 use rust_decimal::Decimal;
 use store::orders::DEFAULT_HOLD_MS;
 use store::prelude::*;
@@ -108,35 +110,6 @@ async fn top_up(store: &Store, member: MemberId, amount: &str, key: &str) {
 
 async fn state_of(store: &Store, number: &str) -> ListingState {
     store.listing(number).await.unwrap().expect("listed").state
-}
-
-async fn balance(store: &Store, member: MemberId) -> Decimal {
-    store
-        .balances(member)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|b| b.currency == "KRW")
-        .map_or(Decimal::ZERO, |b| b.amount)
-}
-
-async fn assert_ledger_balanced(store: &Store, member: MemberId) {
-    assert_eq!(
-        store.unbalanced_transactions().await.unwrap(),
-        Vec::<i64>::new()
-    );
-    let sum: Decimal = store
-        .ledger(member)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.amount)
-        .sum();
-    assert_eq!(
-        sum,
-        balance(store, member).await,
-        "the balance is its entries' sum"
-    );
 }
 
 async fn a_free_number_is_approved_at_once_paid_from_the_balance_and_assigned(db: TestDb) {

@@ -5,8 +5,10 @@
 //! released number stops working at once, is no longer charged, and waits
 //! out its quarantine before it is for sale again.
 
+mod ledger;
 mod support;
 
+use ledger::{assert_ledger_balanced, balance};
 use rust_decimal::Decimal;
 use sip::digest::Algorithm;
 use store::orders::DEFAULT_HOLD_MS;
@@ -109,31 +111,6 @@ async fn buy(store: &Store, member: MemberId, number: &str, at: i64) -> i64 {
         .expect("paying");
     assert_eq!(paid.state, OrderState::Assigned);
     order.id
-}
-
-async fn balance(store: &Store, member: MemberId) -> Decimal {
-    store
-        .balances(member)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|b| b.currency == "KRW")
-        .map_or(Decimal::ZERO, |b| b.amount)
-}
-
-async fn assert_ledger_balanced(store: &Store, member: MemberId) {
-    assert_eq!(
-        store.unbalanced_transactions().await.unwrap(),
-        Vec::<i64>::new()
-    );
-    let sum: Decimal = store
-        .ledger(member)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.amount)
-        .sum();
-    assert_eq!(sum, balance(store, member).await);
 }
 
 async fn rentals_of(store: &Store, member: MemberId) -> Vec<String> {
