@@ -479,3 +479,62 @@ async fn a_member_gets_a_profile_for_a_number_and_only_for_their_own() {
         .unwrap();
     assert_eq!(after, ha1);
 }
+
+#[tokio::test]
+async fn an_owner_gives_a_number_back_only_when_they_confirm_it() {
+    let portal = portal().await;
+    let mut alice = Browser::new(&portal.router);
+    sign_up(&mut alice, "Alice", "alice@example.net").await;
+    alice.get("/numbers?country=KR").await;
+    alice
+        .post("/numbers/buy", &[("number", "+82261853091"), ("key", "k1")])
+        .await;
+    top_up(&portal.store, "alice@example.net", "20000").await;
+    let me = portal
+        .store
+        .member_by_email("alice@example.net")
+        .await
+        .unwrap()
+        .unwrap();
+    let order = portal.store.orders_of(me.id, now_millis()).await.unwrap()[0].id;
+    let paid = alice.post(&format!("/my/orders/{order}/pay"), &[]).await;
+    assert!(
+        paid.html.contains("Give back +82261853091"),
+        "{}",
+        paid.html
+    );
+
+    let unconfirmed = alice
+        .post("/my/numbers/release", &[("number", "+82261853091")])
+        .await;
+    assert!(
+        unconfirmed.html.contains("Tick the box"),
+        "{}",
+        unconfirmed.html
+    );
+    assert_eq!(portal.store.numbers_of(me.id).await.unwrap().len(), 1);
+
+    let mut mallory = Browser::new(&portal.router);
+    sign_up(&mut mallory, "Mallory", "mallory@example.net").await;
+    let refused = mallory
+        .post(
+            "/my/numbers/release",
+            &[("number", "+82261853091"), ("understood", "yes")],
+        )
+        .await;
+    assert!(
+        refused.html.contains("does not hold number"),
+        "{}",
+        refused.html
+    );
+    assert_eq!(portal.store.numbers_of(me.id).await.unwrap().len(), 1);
+
+    let released = alice
+        .post(
+            "/my/numbers/release",
+            &[("number", "+82261853091"), ("understood", "yes")],
+        )
+        .await;
+    assert!(released.html.contains("is given back"), "{}", released.html);
+    assert!(portal.store.numbers_of(me.id).await.unwrap().is_empty());
+}

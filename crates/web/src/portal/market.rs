@@ -10,7 +10,8 @@ use store::now_millis;
 use store::orders::{clock_utc, shown};
 use store::prelude::*;
 use store::{
-    Actor, Balance, Inventory, NewOrder, Order, OrderState, Orders, PaymentProvider, PrepaidBalance,
+    Actor, Balance, Inventory, NewOrder, Order, OrderState, Orders, PaymentProvider,
+    PrepaidBalance, Rentals,
 };
 
 use super::{
@@ -366,6 +367,53 @@ pub async fn cancel(
             "Order {} is cancelled; {} is for sale again.",
             order.id,
             shown(&order.number)
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReleaseForm {
+    #[serde(default)]
+    number: String,
+    /// The box saying calls stop at once; without it nothing happens.
+    #[serde(default)]
+    understood: String,
+}
+
+/// Gives one of my numbers back: it stops working at once and its rental
+/// stops.
+pub async fn release(
+    State(state): State<AppState>,
+    signed: Signed,
+    posted: CsrfForm<ReleaseForm>,
+) -> Response {
+    let form = posted.form;
+    let released = async {
+        if form.understood != "yes" {
+            return Err(PortalError {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                detail: "Tick the box to confirm that calls to the number stop at once; \
+                         nothing was changed."
+                    .to_owned(),
+            });
+        }
+        let key = crate::rentals::held_key(&state.store, signed.me.id, &form.number).await?;
+        Ok(state
+            .store
+            .release_number(
+                signed.me.id,
+                &key,
+                Actor::Member(signed.me.id),
+                now_millis(),
+                crate::rentals::quarantine_ms(state.number_quarantine),
+            )
+            .await?)
+    }
+    .await;
+    after(released, "/my", "/my", |release| {
+        format!(
+            "Number {} is given back: it no longer rings your phones and its rental stopped.",
+            shown(&release.number)
         )
     })
 }

@@ -58,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/numbers", get(market::search))
         .route("/numbers/buy", post(market::buy))
         .route("/my", get(market::dashboard))
+        .route("/my/numbers/release", post(market::release))
         .route("/my/orders/{id}/pay", post(market::pay))
         .route("/my/orders/{id}/cancel", post(market::cancel))
         .route("/my/terminals", get(terminals::page))
