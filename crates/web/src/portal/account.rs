@@ -70,7 +70,10 @@ async fn account_page(
             .rev()
             .map(|entry| LedgerRow {
                 at: clock_utc(entry.at, now),
-                what: entry.kind.to_string().replace('_', " "),
+                what: entry
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| entry.kind.to_string().replace('_', " ")),
                 amount: format!("{} {}", entry.amount, entry.currency),
                 order: entry.order_id,
             })
