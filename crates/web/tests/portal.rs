@@ -4,18 +4,29 @@
 //! `crates/callex/tests/browser.rs`.)
 
 mod common;
+// The store's own harness: each test below on SQLite and on PostgreSQL.
+#[allow(dead_code)] // the store's tests use all of it, these a part
+#[path = "../../store/tests/support/mod.rs"]
+mod support;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use common::portal::{portal, sign_up, top_up, Browser};
+use common::portal::{portal, portal_on, sign_up, top_up, Browser};
+use support::{on_both_engines, TestDb};
+
+on_both_engines!(
+    a_new_member_signs_up_searches_buys_and_pays,
+    a_form_without_this_visitor_s_token_changes_nothing,
+    a_member_gets_a_profile_for_a_number_and_only_for_their_own,
+    an_owner_gives_a_number_back_only_when_they_confirm_it,
+);
 use store::now_millis;
 use store::prelude::*;
 use store::Orders;
 use tower::ServiceExt;
 
-#[tokio::test]
-async fn a_new_member_signs_up_searches_buys_and_pays() {
-    let portal = portal().await;
+async fn a_new_member_signs_up_searches_buys_and_pays(db: TestDb) {
+    let portal = portal_on(db.target()).await;
     let mut alice = Browser::new(&portal.router);
     let home = alice.get("/").await;
     assert_eq!(home.status, StatusCode::OK);
@@ -89,9 +100,8 @@ async fn a_new_member_signs_up_searches_buys_and_pays() {
     assert!(account.html.contains("-5000 KRW"), "{}", account.html);
 }
 
-#[tokio::test]
-async fn a_form_without_this_visitor_s_token_changes_nothing() {
-    let portal = portal().await;
+async fn a_form_without_this_visitor_s_token_changes_nothing(db: TestDb) {
+    let portal = portal_on(db.target()).await;
     let mut alice = Browser::new(&portal.router);
     sign_up(&mut alice, "Alice", "alice@example.net").await;
     let mut mallory = Browser::new(&portal.router);
@@ -397,9 +407,8 @@ async fn guessing_a_password_is_stopped_after_five_tries() {
     assert!(guesser.jar.contains_key("callex_session"));
 }
 
-#[tokio::test]
-async fn a_member_gets_a_profile_for_a_number_and_only_for_their_own() {
-    let portal = portal().await;
+async fn a_member_gets_a_profile_for_a_number_and_only_for_their_own(db: TestDb) {
+    let portal = portal_on(db.target()).await;
     let mut alice = Browser::new(&portal.router);
     sign_up(&mut alice, "Alice", "alice@example.net").await;
     let empty = alice.get("/my/terminals").await;
@@ -480,9 +489,8 @@ async fn a_member_gets_a_profile_for_a_number_and_only_for_their_own() {
     assert_eq!(after, ha1);
 }
 
-#[tokio::test]
-async fn an_owner_gives_a_number_back_only_when_they_confirm_it() {
-    let portal = portal().await;
+async fn an_owner_gives_a_number_back_only_when_they_confirm_it(db: TestDb) {
+    let portal = portal_on(db.target()).await;
     let mut alice = Browser::new(&portal.router);
     sign_up(&mut alice, "Alice", "alice@example.net").await;
     alice.get("/numbers?country=KR").await;

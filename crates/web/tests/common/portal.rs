@@ -116,14 +116,21 @@ pub fn csrf_in(html: &str) -> Option<String> {
 pub struct Portal {
     pub router: Router,
     pub store: Store,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
+/// The portal on a SQLite store of its own.
 pub async fn portal() -> Portal {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Store::open(dir.path().to_str().unwrap())
-        .await
-        .expect("open the store");
+    let mut portal = portal_on(dir.path().to_str().unwrap()).await;
+    portal._dir = Some(dir);
+    portal
+}
+
+/// The portal on the store at `target` (what `Store::open` takes), with
+/// numbers for sale.
+pub async fn portal_on(target: &str) -> Portal {
+    let store = Store::open(target).await.expect("open the store");
     let listings = [
         ("+82 2 6185 3091", "e164", "5000"),
         ("+82 2 6185 3092", "e164", "5000"),
@@ -147,7 +154,7 @@ pub async fn portal() -> Portal {
     Portal {
         router: web::router(web::AppState::new(store.clone(), "callex")),
         store,
-        _dir: dir,
+        _dir: None,
     }
 }
 
