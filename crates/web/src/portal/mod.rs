@@ -93,6 +93,35 @@ pub fn router() -> Router<AppState> {
             "/operator/members/{id}/claims/{claim}/verify",
             post(operator::verify_claim),
         )
+        .layer(axum::middleware::from_fn(secure_cookies))
+}
+
+/// Behind a proxy that terminates TLS (`X-Forwarded-Proto: https`), every
+/// cookie the portal sets is marked `Secure`: the browser never sends the
+/// session over plain HTTP.
+async fn secure_cookies(request: Request, next: axum::middleware::Next) -> Response {
+    let https = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    let mut response = next.run(request).await;
+    if https {
+        let headers = response.headers_mut();
+        let secured: Vec<HeaderValue> = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|cookie| {
+                let text = cookie.to_str().ok()?;
+                HeaderValue::from_str(&format!("{text}; Secure")).ok()
+            })
+            .collect();
+        headers.remove(header::SET_COOKIE);
+        for cookie in secured {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+    }
+    response
 }
 
 async fn stylesheet() -> Response {
@@ -618,6 +647,43 @@ mod tests {
             assert_eq!(local_path(Some(away)), "/my", "{away}");
         }
         assert_eq!(local_path(None), "/my");
+    }
+
+    #[tokio::test]
+    async fn behind_a_tls_proxy_every_cookie_is_secure() {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/",
+                get(|| async {
+                    let mut response = Response::new(axum::body::Body::empty());
+                    set_cookie(response.headers_mut(), "a", "1", None);
+                    set_cookie(response.headers_mut(), "b", "2", Some(0));
+                    response
+                }),
+            )
+            .layer(axum::middleware::from_fn(secure_cookies));
+        for (proto, secure) in [(Some("https"), true), (Some("http"), false), (None, false)] {
+            let mut request = axum::http::Request::builder().uri("/");
+            if let Some(proto) = proto {
+                request = request.header("x-forwarded-proto", proto);
+            }
+            let response = app
+                .clone()
+                .oneshot(request.body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let cookies: Vec<&str> = response
+                .headers()
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            assert_eq!(cookies.len(), 2, "{proto:?}");
+            for cookie in cookies {
+                assert_eq!(cookie.ends_with("; Secure"), secure, "{proto:?}: {cookie}");
+            }
+        }
     }
 
     #[test]
