@@ -418,8 +418,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // hour), and numbers whose quarantine ended back on sale.
     let rental_run =
         web::rentals::spawn_rental_run(store.clone(), web::rentals::RENTAL_RUN_INTERVAL);
-    let session_purge =
-        web::periodic::purge_sessions(store.clone(), web::periodic::SESSION_PURGE_INTERVAL);
+    let purge = web::periodic::purge_expired(store.clone(), web::periodic::PURGE_INTERVAL);
 
     announce(&format!("callex {} started", env!("CARGO_PKG_VERSION")));
     announce(&format!("data directory: {}", config.data_dir.display()));
@@ -451,7 +450,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     http.stop().await;
     hold_sweep.abort();
     rental_run.abort();
-    session_purge.abort();
+    purge.abort();
     dns.stop().await;
     service.shutdown(config.shutdown_grace).await;
     store.close().await;

@@ -499,4 +499,7 @@ impl Provisioning for Store {
     async fn revoke_link(&self, number: &str) -> Result<bool> {
         dispatch!(self.revoke_link(number))
     }
+    async fn purge_links(&self, now: UnixMillis) -> Result<u64> {
+        dispatch!(self.purge_links(now))
+    }
 }

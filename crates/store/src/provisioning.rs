@@ -114,6 +114,10 @@ pub trait Provisioning {
     /// Deletes the link of `number`; `false` if there was none. Releasing
     /// the number deletes it too.
     fn revoke_link(&self, number: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Deletes the links that expired by `now` (their sealed passwords
+    /// with them); how many.
+    fn purge_links(&self, now: UnixMillis) -> impl Future<Output = Result<u64>> + Send;
 }
 
 pub(crate) fn check_link_input(sip_password: &str, ttl_ms: i64) -> Result<()> {

@@ -90,6 +90,12 @@ async fn a_link_opens_with_its_token_until_it_expires_and_counts_fetches(db: Tes
     let link = store.link(PIN).await.unwrap().expect("the link");
     assert_eq!(link.fetches, 2);
     assert_eq!(store.link("0262006200083").await.unwrap(), None);
+
+    // The purge deletes it once expired, not before.
+    assert_eq!(store.purge_links(expiry - 1).await.unwrap(), 0);
+    assert!(store.link(PIN).await.unwrap().is_some());
+    assert_eq!(store.purge_links(expiry).await.unwrap(), 1);
+    assert_eq!(store.link(PIN).await.unwrap(), None);
 }
 
 async fn a_new_link_replaces_the_number_s_old_one(db: TestDb) {

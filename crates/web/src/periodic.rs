@@ -5,8 +5,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use store::now_millis;
 use store::prelude::*;
+use store::{now_millis, Provisioning};
 use tokio::task::JoinHandle;
 
 /// Runs `job` now and then every `every` until the task is aborted; a
@@ -28,18 +28,22 @@ where
     })
 }
 
-/// How often ended portal sessions are deleted.
-pub const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often ended portal sessions and expired provisioning links are
+/// deleted.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// Deletes ended portal sessions every `interval`. (They are refused as
-/// soon as they end; this only keeps the table small.)
-pub fn purge_sessions(store: Store, interval: Duration) -> JoinHandle<()> {
-    every(interval, "deleting ended portal sessions", move || {
+/// Deletes ended portal sessions and expired provisioning links (with
+/// their sealed SIP passwords) every `interval`. Both are refused as soon
+/// as they end; this keeps no secret longer than it serves.
+pub fn purge_expired(store: Store, interval: Duration) -> JoinHandle<()> {
+    every(interval, "deleting ended sessions and links", move || {
         let store = store.clone();
         async move {
-            let purged = store.purge_sessions(now_millis()).await?;
-            if purged > 0 {
-                tracing::debug!(purged, "ended portal sessions deleted");
+            let now = now_millis();
+            let sessions = store.purge_sessions(now).await?;
+            let links = store.purge_links(now).await?;
+            if sessions + links > 0 {
+                tracing::debug!(sessions, links, "ended sessions and expired links deleted");
             }
             Ok(())
         }

@@ -134,4 +134,12 @@ impl Provisioning for ThisStore {
             .await?;
         Ok(deleted.rows_affected() > 0)
     }
+
+    async fn purge_links(&self, now: UnixMillis) -> Result<u64> {
+        let deleted = sqlx::query("DELETE FROM provisioning_links WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+        Ok(deleted.rows_affected())
+    }
 }
