@@ -543,6 +543,27 @@ pub(crate) fn base_url(headers: &HeaderMap) -> Option<String> {
     Some(format!("{}://{host}", if https { "https" } else { "http" }))
 }
 
+/// [`issue_profile`] for a request that came with `headers`: the server
+/// named as the request reached us, and the profile's link on this host.
+pub(crate) async fn issue_for_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    member: MemberId,
+    written: &str,
+    now: UnixMillis,
+) -> Result<(IssuedProfile, String), StoreError> {
+    let server = state
+        .provisioning
+        .server(request_host(headers), &state.realm);
+    let issued = issue_profile(&state.store, &state.realm, server, member, written, now).await?;
+    let link = format!(
+        "{}/p/{}",
+        base_url(headers).unwrap_or_default(),
+        issued.token
+    );
+    Ok((issued, link))
+}
+
 pub(crate) fn request_host(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::HOST)?.to_str().ok()
 }
@@ -573,23 +594,8 @@ pub async fn create_profile(
     ApiPath((id, written)): ApiPath<(i64, String)>,
 ) -> Result<(StatusCode, Json<IssuedProfileView>), ApiError> {
     let member = crate::accounts::visible_member(&state, &caller, id).await?;
-    let server = state
-        .provisioning
-        .server(request_host(&headers), &state.realm);
-    let issued = issue_profile(
-        &state.store,
-        &state.realm,
-        server,
-        member.id,
-        &written,
-        store::now_millis(),
-    )
-    .await?;
-    let link = format!(
-        "{}/p/{}",
-        base_url(&headers).unwrap_or_default(),
-        issued.token
-    );
+    let (issued, link) =
+        issue_for_request(&state, &headers, member.id, &written, store::now_millis()).await?;
     let profile = issued.profile;
     Ok((
         StatusCode::CREATED,

@@ -13,7 +13,7 @@ use store::{now_millis, HeldNumber};
 
 use super::{error_page, render_with, see_other, Chrome, CsrfForm, Flash, PortalError, Signed};
 use crate::provisioning::{
-    aor, base_url, issue_profile, linphone_import_uri, request_host, DeviceView, SipServer,
+    aor, issue_for_request, linphone_import_uri, request_host, DeviceView, SipServer,
 };
 use crate::AppState;
 
@@ -143,25 +143,9 @@ pub async fn new_profile(
     posted: CsrfForm<ProfileForm>,
 ) -> Response {
     let now = now_millis();
-    let server = state
-        .provisioning
-        .server(request_host(&headers), &state.realm);
-    let issued = issue_profile(
-        &state.store,
-        &state.realm,
-        server,
-        signed.me.id,
-        &posted.form.number,
-        now,
-    )
-    .await;
+    let issued = issue_for_request(&state, &headers, signed.me.id, &posted.form.number, now).await;
     match issued {
-        Ok(issued) => {
-            let link = format!(
-                "{}/p/{}",
-                base_url(&headers).unwrap_or_default(),
-                issued.token
-            );
+        Ok((issued, link)) => {
             let shown = Issued {
                 number: issued.profile.number.clone(),
                 username: issued.profile.username.clone(),
