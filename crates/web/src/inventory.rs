@@ -319,18 +319,24 @@ pub fn read_csv(
 /// included, so its own line numbers drift after a blank line.
 struct Lines<R> {
     inner: R,
-    /// The bytes read from `window_start` on.
+    /// The bytes read from `window_start` on, after the first `head`
+    /// (already passed, dropped now and then rather than at every record).
     window: Vec<u8>,
+    head: usize,
     window_start: u64,
     /// Line breaks before `window_start`.
     breaks_before: u64,
 }
 
 impl<R> Lines<R> {
+    /// How many passed bytes are kept before they are dropped.
+    const COMPACT_AT: usize = 64 * 1024;
+
     fn new(inner: R) -> Lines<R> {
         Lines {
             inner,
             window: Vec::new(),
+            head: 0,
             window_start: 0,
             breaks_before: 0,
         }
@@ -340,18 +346,23 @@ impl<R> Lines<R> {
     /// first line from there that is not blank. What is before `byte` is
     /// forgotten; records come in order.
     fn record_line(&mut self, byte: u64) -> u64 {
+        let live = &self.window[self.head..];
         let passed = usize::try_from(byte.saturating_sub(self.window_start))
             .unwrap_or(usize::MAX)
-            .min(self.window.len());
-        self.breaks_before += line_breaks(&self.window[..passed]);
-        self.window.drain(..passed);
+            .min(live.len());
+        self.breaks_before += line_breaks(&live[..passed]);
+        self.head += passed;
         self.window_start += passed as u64;
-        let blank = self
-            .window
+        if self.head >= Self::COMPACT_AT {
+            self.window.drain(..self.head);
+            self.head = 0;
+        }
+        let live = &self.window[self.head..];
+        let blank = live
             .iter()
             .position(|b| !matches!(b, b'\n' | b'\r'))
-            .unwrap_or(self.window.len());
-        self.breaks_before + line_breaks(&self.window[..blank]) + 1
+            .unwrap_or(live.len());
+        self.breaks_before + line_breaks(&live[..blank]) + 1
     }
 }
 
