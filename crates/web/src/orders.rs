@@ -453,12 +453,35 @@ pub async fn pay_order(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_millis();
-    visible_order(&state, &caller, id, now).await?;
+    let order = pay_visible(&state, &caller, id, now).await?;
+    shown(&state.store, order, now).await
+}
+
+/// Pays order `id` from the buyer's prepaid balance on behalf of `caller`,
+/// who must see the order (another tenant's is as unknown as none).
+pub(crate) async fn pay_visible(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    now: i64,
+) -> Result<Order, ApiError> {
+    visible_order(state, caller, id, now).await?;
     let provider = PrepaidBalance {
         store: state.store.clone(),
     };
-    let order = provider.pay(id, actor_of(&caller), now).await?;
-    shown(&state.store, order, now).await
+    Ok(provider.pay(id, actor_of(caller), now).await?)
+}
+
+/// Cancels order `id` on behalf of `caller`, who must see it; the store
+/// keeps an assigned order to the operator.
+pub(crate) async fn cancel_visible(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    now: i64,
+) -> Result<Order, ApiError> {
+    visible_order(state, caller, id, now).await?;
+    Ok(state.store.cancel_order(id, actor_of(caller), now).await?)
 }
 
 #[utoipa::path(
@@ -478,8 +501,7 @@ pub async fn cancel_order(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<OrderView>, ApiError> {
     let now = now_millis();
-    visible_order(&state, &caller, id, now).await?;
-    let order = state.store.cancel_order(id, actor_of(&caller), now).await?;
+    let order = cancel_visible(&state, &caller, id, now).await?;
     shown(&state.store, order, now).await
 }
 

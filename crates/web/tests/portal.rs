@@ -331,7 +331,7 @@ async fn a_member_cannot_touch_another_member_s_order() {
             .await;
         assert!(
             page.html
-                .contains(&format!("You have no order {}", order.id)),
+                .contains(&format!("There is no order {}", order.id)),
             "{}",
             page.html
         );

@@ -9,16 +9,14 @@ use serde::Deserialize;
 use store::now_millis;
 use store::orders::{clock_utc, shown};
 use store::prelude::*;
-use store::{
-    Actor, Balance, Inventory, NewOrder, Order, OrderState, Orders, PaymentProvider,
-    PrepaidBalance, Rentals,
-};
+use store::{Actor, Balance, Inventory, NewOrder, Order, OrderState, Orders, Rentals};
 
 use super::{
     after, error_page, random_hex, render, Chrome, CsrfForm, NoFields, PortalError, Signed, Visitor,
 };
+use crate::accounts::Caller;
 use crate::inventory::{AvailableQuery, ListingView};
-use crate::orders::{hold_ms, listed_key};
+use crate::orders::{cancel_visible, hold_ms, listed_key, pay_visible};
 use crate::AppState;
 
 #[derive(Template)]
@@ -304,16 +302,9 @@ pub async fn dashboard(State(state): State<AppState>, signed: Signed) -> Respons
     render(&signed.visitor, &page)
 }
 
-/// The caller's own order `id`; another member's is as unknown as one that
-/// does not exist.
-async fn own_order(state: &AppState, signed: &Signed, id: i64) -> Result<Order, PortalError> {
-    match state.store.order(id, now_millis()).await? {
-        Some(order) if order.member_id == signed.me.id => Ok(order),
-        _ => Err(StoreError::NotFound {
-            what: format!("you have no order {id}"),
-        }
-        .into()),
-    }
+/// The member as the API's rules see them.
+fn caller(signed: &Signed) -> Caller {
+    Caller::Member(Box::new(signed.me.clone()))
 }
 
 pub async fn pay(
@@ -322,18 +313,7 @@ pub async fn pay(
     Path(id): Path<i64>,
     _posted: CsrfForm<NoFields>,
 ) -> Response {
-    let paid = async {
-        own_order(&state, &signed, id).await?;
-        let provider = PrepaidBalance {
-            store: state.store.clone(),
-        };
-        Ok::<_, PortalError>(
-            provider
-                .pay(id, Actor::Member(signed.me.id), now_millis())
-                .await?,
-        )
-    }
-    .await;
+    let paid = pay_visible(&state, &caller(&signed), id, now_millis()).await;
     after(paid, "/my", "/my", |order| {
         format!(
             "Number {} is yours: it takes calls now. Set up a phone for it under My terminals.",
@@ -348,20 +328,7 @@ pub async fn cancel(
     Path(id): Path<i64>,
     _posted: CsrfForm<NoFields>,
 ) -> Response {
-    let cancelled = async {
-        let order = own_order(&state, &signed, id).await?;
-        if order.state == OrderState::Assigned {
-            return Err(PortalError {
-                status: StatusCode::CONFLICT,
-                detail: "A number you hold is released, not cancelled.".to_owned(),
-            });
-        }
-        Ok(state
-            .store
-            .cancel_order(id, Actor::Member(signed.me.id), now_millis())
-            .await?)
-    }
-    .await;
+    let cancelled = cancel_visible(&state, &caller(&signed), id, now_millis()).await;
     after(cancelled, "/my", "/my", |order| {
         format!(
             "Order {} is cancelled; {} is for sale again.",

@@ -170,6 +170,11 @@ impl FromRequestParts<AppState> for Visitor {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        // A handler may take several extractors that each need the visitor
+        // (`Signed` and `CsrfForm`): the session is read once a request.
+        if let Some(visitor) = parts.extensions.get::<Visitor>() {
+            return Ok(visitor.clone());
+        }
         let session_token = cookie(&parts.headers, SESSION_COOKIE);
         let form_token = cookie(&parts.headers, FORM_COOKIE)
             .filter(|t| t.len() == TOKEN_HEX && t.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -195,6 +200,7 @@ impl FromRequestParts<AppState> for Visitor {
                 visitor.session = visitor.member.as_ref().map(|_| session);
             }
         }
+        parts.extensions.insert(visitor.clone());
         Ok(visitor)
     }
 }
