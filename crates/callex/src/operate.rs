@@ -230,7 +230,6 @@ impl MemberCommand {
                 let set = async {
                     let member = find_member(&store, &args.member).await?;
                     store.set_password_hash(member.id, &phc).await?;
-                    store.close_sessions_of(member.id).await?;
                     Ok::<_, StoreError>(member)
                 }
                 .await;

@@ -213,7 +213,8 @@ pub trait Accounts {
         company: Option<MemberId>,
     ) -> impl Future<Output = Result<Member>> + Send;
 
-    /// Stores the argon2id PHC string of the member's new password.
+    /// Stores the argon2id PHC string of the member's new password and
+    /// ends every portal session of theirs, in one transaction.
     fn set_password_hash(
         &self,
         member: MemberId,

@@ -330,23 +330,37 @@ pub async fn set_password(
     ApiJson(body): ApiJson<SetPassword>,
 ) -> Result<StatusCode, ApiError> {
     let member = visible_member(&state, &caller, id).await?;
-    check_password_length(&body.password)?;
     let own = matches!(&caller, Caller::Member(me) if me.id == member.id);
-    if own {
-        if let Some(current) = state.store.password_hash(member.id).await? {
-            let given = body.current_password.unwrap_or_default();
-            if !password_matches(given, current).await {
+    let current = own.then(|| body.current_password.unwrap_or_default());
+    replace_password(&state.store, member.id, current, body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets `member`'s password to `password` (checked for length), ending
+/// their portal sessions. A member changing their own gives `current`,
+/// the password being replaced, when they have one; the operator resets
+/// it with `None`.
+pub async fn replace_password(
+    store: &Store,
+    member: MemberId,
+    current: Option<String>,
+    password: String,
+) -> Result<(), ApiError> {
+    check_password_length(&password)?;
+    if let Some(given) = current {
+        if let Some(phc) = store.password_hash(member).await? {
+            if !password_matches(given, phc).await {
                 return Err(ApiError::Forbidden(
-                    "give the password being replaced as \"current_password\"".to_owned(),
+                    "the current password (\"current_password\" in the API) is missing or \
+                     wrong; nothing was changed"
+                        .to_owned(),
                 ));
             }
         }
     }
-    let phc = hash_password(body.password).await?;
-    state.store.set_password_hash(member.id, &phc).await?;
-    // Whoever knew the old password is logged out of the portal.
-    state.store.close_sessions_of(member.id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let phc = hash_password(password).await?;
+    store.set_password_hash(member, &phc).await?;
+    Ok(())
 }
 
 /// Creates an API token for a member; the token is in this answer only.

@@ -157,14 +157,21 @@ impl Accounts for ThisStore {
 
     async fn set_password_hash(&self, member: MemberId, phc: &str) -> Result<()> {
         check_text("password hash", phc, account_limits::PASSWORD_HASH)?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query("UPDATE members SET password_hash = $2 WHERE id = $1")
             .bind(member.0)
             .bind(phc)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?;
         if updated.rows_affected() == 0 {
             return Err(unknown(member));
         }
+        // Whoever knew the old password is logged out, in the same step.
+        sqlx::query("DELETE FROM portal_sessions WHERE member_id = $1")
+            .bind(member.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use super::{
     after, error_page, render_with, set_cookie, Chrome, CsrfForm, Flash, NoFields, PortalError,
     Signed, SESSION_COOKIE,
 };
-use crate::accounts::{check_password_length, hash_password, password_matches};
+use crate::accounts::replace_password;
 use crate::AppState;
 
 #[derive(Debug, Clone)]
@@ -141,26 +141,20 @@ pub async fn change_password(
 ) -> Response {
     let form = posted.form;
     let changed = async {
-        check_password_length(&form.password)?;
         if form.password != form.password_again {
             return Err(PortalError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 detail: "The two new passwords differ; type the same one twice.".to_owned(),
             });
         }
-        if let Some(phc) = state.store.password_hash(signed.me.id).await? {
-            if !password_matches(form.current.clone(), phc).await {
-                return Err(PortalError {
-                    status: StatusCode::FORBIDDEN,
-                    detail: "The current password is not right; nothing was changed.".to_owned(),
-                });
-            }
-        }
-        let phc = hash_password(form.password.clone()).await?;
-        state.store.set_password_hash(signed.me.id, &phc).await?;
-        // Every session, this one included, ends: whoever knew the old
-        // password is logged out.
-        state.store.close_sessions_of(signed.me.id).await?;
+        // Every session, this one included, ends with the old password.
+        replace_password(
+            &state.store,
+            signed.me.id,
+            Some(form.current.clone()),
+            form.password.clone(),
+        )
+        .await?;
         Ok(())
     }
     .await;
