@@ -319,9 +319,6 @@ pub trait Sessions {
     /// Ends the session `token` names (logging out); `false` if none.
     fn close_session(&self, token: &str) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Ends every session of `member` (their password changed); how many.
-    fn close_sessions_of(&self, member: MemberId) -> impl Future<Output = Result<u64>> + Send;
-
     /// Deletes the sessions that ended by `now`; how many.
     fn purge_sessions(&self, now: UnixMillis) -> impl Future<Output = Result<u64>> + Send;
 }

@@ -450,9 +450,6 @@ impl Sessions for Store {
     async fn close_session(&self, token: &str) -> Result<bool> {
         dispatch!(self.close_session(token))
     }
-    async fn close_sessions_of(&self, member: MemberId) -> Result<u64> {
-        dispatch!(self.close_sessions_of(member))
-    }
     async fn purge_sessions(&self, now: UnixMillis) -> Result<u64> {
         dispatch!(self.purge_sessions(now))
     }

@@ -312,14 +312,6 @@ impl Sessions for ThisStore {
         Ok(deleted.rows_affected() > 0)
     }
 
-    async fn close_sessions_of(&self, member: MemberId) -> Result<u64> {
-        let deleted = sqlx::query("DELETE FROM portal_sessions WHERE member_id = $1")
-            .bind(member.0)
-            .execute(self.writer())
-            .await?;
-        Ok(deleted.rows_affected())
-    }
-
     async fn purge_sessions(&self, now: UnixMillis) -> Result<u64> {
         let deleted = sqlx::query("DELETE FROM portal_sessions WHERE expires_at <= $1")
             .bind(now)
