@@ -612,14 +612,7 @@ pub async fn set_branch_of(
     default: bool,
 ) -> Result<Branch, ApiError> {
     let company = visible_member(state, caller, id).await?;
-    let code = country.trim().to_ascii_uppercase();
-    if code.len() != 2 || numbering::dialing_rules(&code).is_none() {
-        let shown: String = country.chars().take(40).collect();
-        return Err(ApiError::Invalid(format!(
-            "country {shown:?} is not a country the exchange knows: an ISO 3166-1 alpha-2 code \
-             with a numbering plan (KR, US, DE)"
-        )));
-    }
+    let code = crate::operator::known_country(country).map_err(ApiError::Invalid)?;
     Ok(state
         .store
         .set_branch(company.id, &code, destination, default)

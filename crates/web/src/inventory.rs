@@ -596,16 +596,9 @@ impl AvailableQuery {
             other => Ok(other),
         };
         let country = match given(&self.country) {
-            Some(c) => {
-                let upper = c.to_ascii_uppercase();
-                if upper.len() != 2 || numbering::dialing_rules(&upper).is_none() {
-                    return Err(format!(
-                        "country={:?} is not a country: an ISO 3166-1 alpha-2 code (KR, US)",
-                        cut(&c)
-                    ));
-                }
-                Some(upper)
-            }
+            Some(c) => Some(
+                crate::operator::known_country(&c).map_err(|reason| format!("country={reason}"))?,
+            ),
             None => None,
         };
         let kind = given(&self.kind)

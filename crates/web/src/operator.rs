@@ -122,6 +122,21 @@ where
     })
 }
 
+/// The ISO 3166-1 alpha-2 code `written` names (any case, spaces around
+/// ignored), if the exchange has a numbering plan for that country;
+/// otherwise the reason, in words a person can act on.
+pub fn known_country(written: &str) -> Result<String, String> {
+    let code = written.trim().to_ascii_uppercase();
+    if code.len() == 2 && numbering::dialing_rules(&code).is_some() {
+        return Ok(code);
+    }
+    let shown: String = written.chars().take(40).collect();
+    Err(format!(
+        "{shown:?} is not a country the exchange knows: give its ISO 3166-1 two-letter code \
+         (KR, US, DE)"
+    ))
+}
+
 /// A SIP password to use: the one given (checked), or a new random one.
 /// `generated` says whether it must be shown to the operator.
 #[derive(Clone, PartialEq, Eq)]

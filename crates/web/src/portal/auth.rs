@@ -115,12 +115,8 @@ async fn register(state: &AppState, form: &SignupForm) -> Result<store::Member, 
         country: form.country.trim().to_owned(),
     };
     new.validate()?;
-    if numbering::dialing_rules(&new.country.to_ascii_uppercase()).is_none() {
-        return Err(invalid(&format!(
-            "{:?} is not a country the exchange knows; give its two-letter code (KR, US, GB).",
-            new.country
-        )));
-    }
+    crate::operator::known_country(&new.country)
+        .map_err(|reason| invalid(&super::sentence(&reason)))?;
     let language = match form.language.trim() {
         "" => None,
         tag => Some(language_tag(tag)?),
